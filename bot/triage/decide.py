@@ -1,0 +1,314 @@
+"""From mentions to a decision: which findings count, what each calls for, the level.
+
+The rules here are generic; every clinical specific (classes, windows, escalators, thresholds,
+combinations) comes from the knowledge files. Safety rules of the product:
+  * the most urgent finding wins; one red flag outweighs any number of expected effects;
+  * when a fact that could raise the level is unknown, the level is not lowered for it;
+  * a symptom that is reported (even in question form) counts; a hypothetical or someone else's
+    past does not.
+"""
+from __future__ import annotations
+
+import re
+from typing import Dict, Iterable, List, Optional
+
+from .extract import Extraction, Mention
+from .knowledge_base import CLASS_LEVEL, Knowledge
+from .model import RANK, Context, Decision, Finding, Values, more_urgent
+
+PAIN_CONCEPTS_KEY = "pain_score"
+FEVER_CONCEPTS = ("fever", "raised_temperature", "chills")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+class Decider:
+    def __init__(self, knowledge: Knowledge):
+        self.k = knowledge
+        self.t = knowledge.thresholds
+        self._yes = self._answer_pattern(knowledge.answers.get("yes", ()))
+        self._no = self._answer_pattern(knowledge.answers.get("no", ()))
+
+    @staticmethod
+    def _answer_pattern(words: Iterable[str]) -> Optional[re.Pattern]:
+        words = sorted(words, key=len, reverse=True)
+        if not words:
+            return None
+        return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.I)
+
+    # -- flags --------------------------------------------------------------------------------
+    @staticmethod
+    def _flags(m: Mention) -> Dict[str, bool]:
+        c = m.categories
+        proxy = "proxy" in c
+        other = "other_person" in c and not proxy and "past" in c and "ongoing" not in c
+        return {
+            "negated": "negated" in c,
+            "hypothetical": "hypothetical" in c,
+            "other_experiencer": other,
+            "proxy": proxy or ("other_person" in c and not other),
+            "historical": "historical" in c,
+        }
+
+    def _finding(self, m: Mention) -> Finding:
+        concept = self.k.concepts[m.concept]
+        mods = sorted(c for c in m.categories if c in ("severe", "worsening", "mild", "during_procedure"))
+        f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
+                    start=m.start, end=m.end, modifiers=mods, **self._flags(m))
+        if m.corrected:
+            f.values["read_as"] = dict(m.corrected)
+        f.values["_sentence"] = m.sentence
+        return f
+
+    def _implicit(self, concept_id: str, m: Mention) -> Finding:
+        concept = self.k.concepts[concept_id]
+        f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
+                    start=m.start, end=m.end, **self._flags(m))
+        f.values["_sentence"] = m.sentence
+        f.values["implied_by"] = m.value.kind
+        return f
+
+    # -- thresholds ---------------------------------------------------------------------------
+    def _is_fever(self, value: float, unit: str) -> bool:
+        limit = self.t["fever_celsius"] if unit == "C" else self.t["fever_fahrenheit"]
+        return value >= float(limit)
+
+    def _threshold_text(self) -> str:
+        return f"{_fmt(self.t['fever_celsius'])} C / {_fmt(self.t['fever_fahrenheit'])} F"
+
+    # -- main ---------------------------------------------------------------------------------
+    def decide(self, ex: Extraction, context: Context, text: str, notes: List[str]) -> Decision:
+        findings: List[Finding] = []
+        value_mentions: List[Mention] = []
+        for m in ex.mentions:
+            if m.concept is not None:
+                findings.append(self._finding(m))
+            else:
+                flags = self._flags(m)
+                if not (flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]):
+                    value_mentions.append(m)
+
+        current = [f for f in findings if f.counts]
+        earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
+                   for f in context.earlier_findings]
+        for f in earlier:
+            f.from_earlier = True
+        values = Values(days_since_procedure=context.days_since_procedure)
+        revisited: List[Finding] = []     # earlier findings that this message gives new facts about
+
+        # -- temperatures
+        temps = [m.value for m in value_mentions if m.value.kind == "temperature"]
+        fever_readings = [v for v in temps if self._is_fever(v.value, v.unit)]
+        if temps:
+            top = max(temps, key=lambda v: v.value if v.unit == "C" else (v.value - 32) * 5 / 9)
+            shown = fever_readings[0] if fever_readings else top
+            values.temperature_c = round(shown.value if shown.unit == "C" else (shown.value - 32) * 5 / 9, 1)
+            values.temperature_text = shown.text
+        fever_like = [f for f in current if f.concept in FEVER_CONCEPTS]
+        if not fever_like and temps:
+            fever_like = [f for f in earlier if f.concept in FEVER_CONCEPTS]
+            revisited += fever_like
+        if fever_readings and not [f for f in fever_like if f.concept != "chills"]:
+            m = next(mm for mm in value_mentions if mm.value is fever_readings[0])
+            f = self._implicit("fever", m)
+            current.append(f)
+            fever_like.append(f)
+        for f in fever_like:
+            if temps:
+                f.values["temperature"] = (fever_readings or temps)[0].text
+
+        # -- pain scores, pads
+        for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
+            vals = [m for m in value_mentions if m.value.kind == kind]
+            if not vals:
+                continue
+            best = max(vals, key=lambda mm: mm.value.value)
+            setattr(values, key, best.value.value)
+            targets = [f for f in current if key in self.k.concepts[f.concept].escalates_when
+                       or (kind == "pads_per_hour" and f.concept == "heavy_bleeding")]
+            if not targets:
+                targets = [f for f in earlier if key in self.k.concepts[f.concept].escalates_when]
+                revisited += targets
+            if not targets and kind in self.k.implies:
+                f = self._implicit(self.k.implies[kind], best)
+                current.append(f)
+                targets = [f]
+            for f in targets:
+                f.values[key] = best.value.value
+
+        # -- durations and days since the test
+        days_since = [m.value.value for m in value_mentions if m.value.kind == "days_since_procedure"]
+        if days_since:
+            values.days_since_procedure = max(days_since)
+        durations = [m for m in value_mentions if m.value.kind == "duration_days"]
+        if durations:
+            values.duration_days = max(m.value.value for m in durations)
+        expected_now = [f for f in current if f.klass == "expected_effect"]
+        for m in durations:
+            same = [f for f in expected_now if f.values.get("_sentence") == m.sentence]
+            for f in same or expected_now:
+                f.values["duration_days"] = max(f.values.get("duration_days", 0), m.value.value)
+        if (durations or days_since) and not expected_now:
+            lasting = [f for f in earlier if f.klass == "expected_effect"]
+            for f in lasting:
+                if durations:
+                    f.values["duration_days"] = max(m.value.value for m in durations)
+            revisited += lasting
+
+        # -- painkillers answer
+        if context.expecting == "painkillers_help" and not current:
+            pain = [f for f in earlier if "not_relieved" in self.k.concepts[f.concept].escalates_when]
+            if pain and self._no and self._no.search(text) and not (self._yes and self._yes.search(text)):
+                for f in pain:
+                    if "not_relieved" not in f.modifiers:
+                        f.modifiers.append("not_relieved")
+                revisited += pain
+
+        # -- levels
+        active = current + [f for f in _unique(revisited) if f not in current]
+        for f in active:
+            self._assess(f, values, fever_readings, temps)
+        for f in findings:
+            if not f.counts:
+                f.level, f.reason = "info", self._not_counted_reason(f)
+
+        level = "info"
+        for f in active:
+            level = more_urgent(level, f.level)
+        reasons = [self._reason_line(f) for f in sorted(active, key=lambda f: -RANK[f.level])
+                   if RANK[f.level] > RANK["info"]]
+        level, combo_reasons = self._combinations(active, earlier, level)
+        reasons = combo_reasons + reasons
+        if not reasons and temps:
+            reasons.append(f"Temperature {temps[0].text} is below {self._threshold_text()}: no fever by reading")
+
+        if ex.words >= 2 and ex.english_ratio < 0.5:
+            notes.append("the message may not be in English")
+        if not text.strip():
+            notes.append("empty message")
+
+        shown = [f for f in findings] + [f for f in active if f not in findings]
+        for f in shown:
+            f.values.pop("_sentence", None)
+        return Decision(level=level, findings=shown, reasons=reasons, values=values,
+                        missing=self._missing(active, level, values), notes=notes)
+
+    # -- per finding --------------------------------------------------------------------------
+    def _assess(self, f: Finding, values: Values, fever_readings, temps) -> None:
+        concept = self.k.concepts[f.concept]
+        level = CLASS_LEVEL[concept.klass]
+        reason = f"{concept.klass.replace('_', ' ')}"
+        if concept.klass == "expected_effect":
+            esc = concept.escalates_when
+            pain = f.values.get("pain_score")
+            pads = f.values.get("pads_per_hour")
+            why = None
+            if "severe" in esc and "severe" in f.modifiers:
+                why = "described as severe"
+            elif "worsening" in esc and "worsening" in f.modifiers:
+                why = "getting worse rather than easing"
+            elif "not_relieved" in esc and "not_relieved" in f.modifiers:
+                why = "not eased by painkillers"
+            elif "pain_score" in esc and pain is not None and pain >= float(self.t["severe_pain_score"]):
+                why = f"pain {_fmt(pain)}/10, at or above {_fmt(self.t['severe_pain_score'])}/10"
+            elif "pads_per_hour" in esc and pads is not None and pads >= float(self.t["heavy_bleeding_pads_per_hour"]):
+                why = (f"{_fmt(pads)} pads an hour: heavy bleeding "
+                       f"(at or above {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour)")
+            if why:
+                level, reason = "urgent", f"warning sign: {why}"
+            else:
+                elapsed = max([x for x in (f.values.get("duration_days"), values.days_since_procedure)
+                               if x is not None], default=None)
+                window = concept.normal_window_days
+                if elapsed is not None and window is not None and elapsed > window:
+                    level = "routine"
+                    reason = (f"lasting or starting {_fmt(round(elapsed, 1))} days after the test, "
+                              f"beyond the usual {_fmt(window)} days")
+                else:
+                    reason = "expected after-effect"
+                    if pain is not None:
+                        reason += f" (pain {_fmt(pain)}/10)"
+                    if pads is not None:
+                        reason += f" ({_fmt(pads)} pads an hour)"
+        elif concept.klass == "warning_sign":
+            reason = "warning sign"
+            if concept.defers_to_reading and temps and not fever_readings:
+                level = "info"
+                reason = f"reading {temps[0].text} is below {self._threshold_text()}"
+            elif f.concept in FEVER_CONCEPTS and fever_readings:
+                reason = f"warning sign: temperature {fever_readings[0].text}, at or above {self._threshold_text()}"
+            elif f.concept in FEVER_CONCEPTS and temps:
+                reason = (f"warning sign: feels feverish; the reading {temps[0].text} is below "
+                          f"{self._threshold_text()}, but feeling hot or shivery counts as a possible fever")
+        elif concept.klass == "emergency_sign":
+            reason = "emergency sign"
+            if "during_procedure" in f.modifiers and f.concept == "fainting":
+                level = "urgent"
+                reason = "fainting during the test, seen by staff; the clinic should still know"
+        elif concept.klass == "other_symptom":
+            reason = "new symptom not on the expected list"
+        else:
+            reason = "not a symptom"
+        if f.proxy and RANK[level] > RANK["info"]:
+            reason += " (reported on the patient's behalf)"
+        f.level, f.reason = level, reason
+
+    @staticmethod
+    def _not_counted_reason(f: Finding) -> str:
+        why = [w for w, flag in (("negated", f.negated), ("hypothetical or general question", f.hypothetical),
+                                 ("about someone else", f.other_experiencer),
+                                 ("before the test / long ago", f.historical)) if flag]
+        return "does not count: " + ", ".join(why)
+
+    @staticmethod
+    def _reason_line(f: Finding) -> str:
+        src = " (from earlier in the conversation)" if f.from_earlier else ""
+        return f"{f.name} ('{f.text}'){src}: {f.reason} -> {f.level}"
+
+    def _combinations(self, active: List[Finding], earlier: List[Finding], level: str):
+        reasons = []
+        now = {f.concept for f in active}
+        known = now | {f.concept for f in earlier if f.counts}
+        for combo in self.k.combinations:
+            if not set(combo.all_of) <= known or not set(combo.any_of) & known:
+                continue
+            if not (set(combo.all_of) | set(combo.any_of)) & now:
+                continue     # nothing new in this message: the combination was already answered
+            reasons.append(f"{combo.name} -> {combo.level}")
+            level = more_urgent(level, combo.level)
+        return level, reasons
+
+    def _missing(self, active: List[Finding], level: str, values: Values) -> List[str]:
+        missing: List[str] = []
+
+        def want(fact: str):
+            if fact not in missing:
+                missing.append(fact)
+
+        for f in sorted(active, key=lambda f: -RANK[f.level]):
+            concept = self.k.concepts[f.concept]
+            if f.concept in ("fever", "chills") and "temperature" not in f.values:
+                want("temperature")
+            if RANK[level] >= RANK["urgent"]:
+                continue
+            if "pads_per_hour" in concept.escalates_when and "pads_per_hour" not in f.values:
+                want("pads_per_hour")
+            if "pain_score" in concept.escalates_when and "pain_score" not in f.values:
+                want("pain_score")
+                if "not_relieved" in concept.escalates_when:
+                    want("painkillers_help")
+            if (concept.klass == "expected_effect" and "duration_days" not in f.values
+                    and values.days_since_procedure is None):
+                want("days_since_procedure")
+        return missing
+
+
+def _unique(items: List[Finding]) -> List[Finding]:
+    seen, out = set(), []
+    for f in items:
+        if id(f) not in seen:
+            seen.add(id(f))
+            out.append(f)
+    return out

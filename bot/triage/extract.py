@@ -1,0 +1,175 @@
+"""Find symptom mentions and how they are said, with spaCy and medspaCy.
+
+Pipeline (built once, reused for every message):
+  blank English tokenizer -> word norms (abbreviations, spelling corrections) -> sentencizer
+  -> medspaCy matcher over the knowledge file's phrasings (targets)
+  -> value mentions (numbers) added as targets too
+  -> medspaCy ConText with the rules of context.yml (negation, hypothetical, other person, ...)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+import spacy
+from medspacy.common.medspacy_matcher import MedspacyMatcher
+from medspacy.context import ConText, ConTextRule
+from medspacy.target_matcher import TargetRule
+from spacy.tokens import Doc, Span
+from wordfreq import zipf_frequency
+
+from .knowledge_base import CLASS_LEVEL, Knowledge
+from .model import RANK
+from .phrasing import PhrasingCompiler
+from .spelling import SpellingCorrector
+from .text import segments
+from .values import ValueMention, ValueReader
+
+log = logging.getLogger(__name__)
+
+if not Doc.has_extension("triage_targets"):
+    Doc.set_extension("triage_targets", default=None)
+
+
+@dataclass
+class Mention:
+    """A concept or value found in the text, with the ConText categories that modify it."""
+
+    concept: Optional[str]           # concept id, or None for a value
+    start: int                       # character offsets in the cleaned message
+    end: int
+    text: str
+    sentence: int                    # index of the sentence (across segments)
+    categories: FrozenSet[str] = frozenset()
+    value: Optional[ValueMention] = None
+    corrected: Dict[str, str] = field(default_factory=dict)   # misspelling -> word read
+
+
+@dataclass
+class Extraction:
+    mentions: List[Mention]
+    english_ratio: float             # share of words that are English (or known to the knowledge files)
+    words: int
+
+
+class Extractor:
+    def __init__(self, knowledge: Knowledge):
+        self.knowledge = knowledge
+        self.nlp = spacy.blank("en")
+        self.sentencizer = self.nlp.add_pipe(
+            "sentencizer", config={"punct_chars": [".", "!", "?", "\n", "\n\n", ";", "!!", "??", "?!", "..."]})
+        compiler = PhrasingCompiler(self._literal_norms, knowledge.word_lists)
+
+        vocabulary = set()
+        self.matcher = MedspacyMatcher(self.nlp, name="triage_targets", prune=False)
+        rules = []
+        for concept in knowledge.concepts.values():
+            for phrasing in concept.phrasings:
+                vocabulary.update(compiler.vocabulary(phrasing))
+                for pattern in compiler.compile(phrasing):
+                    rules.append(TargetRule(literal=phrasing, category=concept.id, pattern=pattern))
+        self.matcher.add(rules)
+        self._urgency = {cid: RANK[CLASS_LEVEL[c.klass]] for cid, c in knowledge.concepts.items()}
+
+        self.context = ConText(self.nlp, rules=None, span_attrs=None, prune_on_target_overlap=True,
+                               input_span_type="ents")
+        context_rules = []
+        for cue in knowledge.cues:
+            vocabulary.update(compiler.vocabulary(cue.cue))
+            for pattern in compiler.compile(cue.cue):
+                context_rules.append(ConTextRule(
+                    literal=cue.cue, category=cue.category.upper(), pattern=pattern,
+                    direction=cue.direction, max_scope=cue.max_words))
+        self.context.add(context_rules)
+
+        self.known_words = frozenset(vocabulary)
+        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct)
+        self.values = ValueReader(knowledge.thresholds, knowledge.value_words)
+
+    # -- word norms ---------------------------------------------------------------------------
+    def _literal_norms(self, text: str) -> List[str]:
+        return [self.knowledge.abbreviations.get(t.norm_, t.norm_) for t in self.nlp.tokenizer(text)]
+
+    def _set_norms(self, doc: Doc) -> Dict[str, str]:
+        corrected = {}
+        abbreviations = self.knowledge.abbreviations
+        for token in doc:
+            norm = token.norm_
+            if norm in abbreviations:
+                token.norm_ = abbreviations[norm]
+            elif token.is_alpha:
+                fixed = self.corrector.correct(token.lower_)
+                if fixed:
+                    token.norm_ = fixed
+                    corrected[token.text] = fixed
+        return corrected
+
+    # -- extraction ---------------------------------------------------------------------------
+    def extract(self, text: str, expecting: Optional[str] = None,
+                today: Optional[_dt.date] = None) -> Extraction:
+        mentions: List[Mention] = []
+        sentence_base = 0
+        english = words = 0
+        for offset, piece in segments(text):
+            doc = self.nlp.make_doc(piece)
+            corrected = self._set_norms(doc)
+            doc = self.sentencizer(doc)
+            sentence_of = {}
+            for i, sent in enumerate(doc.sents):
+                for tok in sent:
+                    sentence_of[tok.i] = sentence_base + i
+            n_sents = len(list(doc.sents))
+
+            targets = self._targets(doc)
+            value_mentions = self.values.read(piece, expecting=expecting, today=today)
+            value_spans = []
+            for v in value_mentions:
+                span = doc.char_span(v.start, v.end, label="VALUE", alignment_mode="expand")
+                if span is not None and len(span):
+                    value_spans.append((span, v))
+            doc._.triage_targets = targets + [s for s, _ in value_spans]
+            self.context(doc, targets="triage_targets")
+
+            for span in targets:
+                mentions.append(Mention(
+                    concept=span.label_, start=offset + span.start_char, end=offset + span.end_char,
+                    text=span.text, sentence=sentence_of.get(span.start, sentence_base),
+                    categories=frozenset(m.category.lower() for m in span._.modifiers),
+                    corrected={k: v for k, v in corrected.items() if k in span.text}))
+            for span, v in value_spans:
+                v.start += offset
+                v.end += offset
+                mentions.append(Mention(
+                    concept=None, start=v.start, end=v.end, text=v.text,
+                    sentence=sentence_of.get(span.start, sentence_base),
+                    categories=frozenset(m.category.lower() for m in span._.modifiers), value=v))
+            for tok in doc:
+                if tok.is_alpha and len(tok) > 1:
+                    words += 1
+                    if (tok.norm_ in self.known_words or zipf_frequency(tok.lower_, "en") >= 2.5
+                            or tok.lower_ in self.knowledge.abbreviations):
+                        english += 1
+            sentence_base += max(1, n_sents)
+        mentions.sort(key=lambda m: (m.start, m.end))
+        return Extraction(mentions=mentions, english_ratio=(english / words) if words else 1.0, words=words)
+
+    def _targets(self, doc: Doc):
+        """Concept spans; overlaps resolved longest first, then the more urgent concept."""
+        matches = self.matcher(doc)
+        candidates = []
+        for match_id, start, end in matches:
+            rule = self.matcher.rule_map[self.nlp.vocab.strings[match_id]]
+            candidates.append((start, end, rule.category))
+        candidates.sort(key=lambda c: (-(c[1] - c[0]), -self._urgency[c[2]], c[0]))
+        taken = [False] * len(doc)
+        chosen = []
+        for start, end, concept in candidates:
+            if any(taken[start:end]):
+                continue
+            for i in range(start, end):
+                taken[i] = True
+            chosen.append(Span(doc, start, end, label=concept))
+        chosen.sort(key=lambda s: s.start)
+        return chosen

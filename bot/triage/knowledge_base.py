@@ -1,0 +1,190 @@
+"""Load and check the clinical knowledge files (bot/triage/knowledge/*.yml).
+
+The files are the clinician-reviewed source of truth; this module only reads them into typed
+objects and refuses files that are inconsistent, so a bad edit fails loudly at start-up and in
+`make validate`, never silently at a patient's message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+KNOWLEDGE_DIR = Path(__file__).parent / "knowledge"
+
+CLASSES = ("expected_effect", "warning_sign", "emergency_sign", "other_symptom", "not_a_symptom")
+CLASS_LEVEL = {
+    "expected_effect": "self_care",
+    "warning_sign": "urgent",
+    "emergency_sign": "emergency",
+    "other_symptom": "routine",
+    "not_a_symptom": "info",
+}
+ESCALATORS = ("severe", "worsening", "not_relieved", "pain_score", "pads_per_hour")
+CONTEXT_CATEGORIES = (
+    "negated", "hypothetical", "other_person", "proxy", "ongoing", "past", "historical",
+    "severe", "worsening", "mild", "during_procedure", "terminate", "pseudo",
+)
+DIRECTIONS = {"forward": "FORWARD", "backward": "BACKWARD", "both": "BIDIRECTIONAL",
+              "terminate": "TERMINATE", "pseudo": "PSEUDO"}
+
+
+class KnowledgeError(ValueError):
+    """The knowledge files are inconsistent; the message says where."""
+
+
+@dataclass(frozen=True)
+class Concept:
+    id: str
+    name: str
+    klass: str
+    phrasings: Tuple[str, ...]
+    normal_window_days: Optional[float] = None
+    escalates_when: Tuple[str, ...] = ()
+    defers_to_reading: bool = False
+    source: str = ""
+
+    @property
+    def level(self) -> str:
+        return CLASS_LEVEL[self.klass]
+
+
+@dataclass(frozen=True)
+class Combination:
+    name: str
+    all_of: Tuple[str, ...]
+    any_of: Tuple[str, ...]
+    level: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ContextCue:
+    category: str
+    cue: str
+    direction: str          # medspaCy direction name
+    max_words: Optional[int] = None
+
+
+@dataclass
+class Knowledge:
+    concepts: Dict[str, Concept]
+    word_lists: Dict[str, Tuple[str, ...]]
+    combinations: List[Combination]
+    cues: List[ContextCue]
+    thresholds: Dict[str, object]
+    value_words: Dict[str, Tuple[str, ...]]
+    implies: Dict[str, str]
+    abbreviations: Dict[str, str]
+    never_correct: frozenset = field(default_factory=frozenset)
+    answers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+
+
+def _load_yaml(name: str, directory: Path) -> dict:
+    path = directory / name
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise KnowledgeError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise KnowledgeError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _tuple_of_str(value, where: str) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
+        raise KnowledgeError(f"{where}: expected a list of words")
+    return tuple(str(v) for v in value)
+
+
+def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
+    concepts_doc = _load_yaml("concepts.yml", directory)
+    context_doc = _load_yaml("context.yml", directory)
+    values_doc = _load_yaml("values.yml", directory)
+    spelling_doc = _load_yaml("spelling.yml", directory)
+
+    word_lists = {name: _tuple_of_str(words, f"word_lists.{name}")
+                  for name, words in (concepts_doc.get("word_lists") or {}).items()}
+
+    concepts: Dict[str, Concept] = {}
+    for i, raw in enumerate(concepts_doc.get("concepts") or []):
+        where = f"concepts.yml concept #{i + 1} ({raw.get('id', '?')})"
+        cid = raw.get("id")
+        if not cid or not isinstance(cid, str):
+            raise KnowledgeError(f"{where}: missing id")
+        if cid in concepts:
+            raise KnowledgeError(f"{where}: duplicate id {cid!r}")
+        klass = raw.get("class")
+        if klass not in CLASSES:
+            raise KnowledgeError(f"{where}: class must be one of {', '.join(CLASSES)}, not {klass!r}")
+        phrasings = _tuple_of_str(raw.get("phrasings") or [], f"{where}.phrasings")
+        if not phrasings:
+            raise KnowledgeError(f"{where}: has no phrasings")
+        escalates = _tuple_of_str(raw.get("escalates_when") or [], f"{where}.escalates_when")
+        bad = [e for e in escalates if e not in ESCALATORS]
+        if bad:
+            raise KnowledgeError(f"{where}: unknown escalates_when {bad}; known: {ESCALATORS}")
+        window = raw.get("normal_window_days")
+        if klass == "expected_effect" and window is None:
+            raise KnowledgeError(f"{where}: an expected effect needs normal_window_days")
+        concepts[cid] = Concept(
+            id=cid, name=str(raw.get("name") or cid), klass=klass, phrasings=phrasings,
+            normal_window_days=float(window) if window is not None else None,
+            escalates_when=escalates, defers_to_reading=bool(raw.get("defers_to_reading")),
+            source=str(raw.get("source") or ""),
+        )
+
+    combinations = []
+    for raw in concepts_doc.get("combinations") or []:
+        combo = Combination(
+            name=str(raw["name"]), all_of=_tuple_of_str(raw.get("all_of") or [], "combinations.all_of"),
+            any_of=_tuple_of_str(raw.get("any_of") or [], "combinations.any_of"),
+            level=str(raw["level"]), source=str(raw.get("source") or ""),
+        )
+        unknown = [c for c in combo.all_of + combo.any_of if c not in concepts]
+        if unknown:
+            raise KnowledgeError(f"combination {combo.name!r}: unknown concepts {unknown}")
+        if combo.level not in ("routine", "urgent", "emergency"):
+            raise KnowledgeError(f"combination {combo.name!r}: level must be routine, urgent or emergency")
+        combinations.append(combo)
+
+    cues: List[ContextCue] = []
+    for category, rules in (context_doc.get("categories") or {}).items():
+        if category not in CONTEXT_CATEGORIES:
+            raise KnowledgeError(f"context.yml: unknown category {category!r}")
+        for rule in rules or []:
+            direction = DIRECTIONS.get(str(rule.get("direction")))
+            if direction is None:
+                raise KnowledgeError(f"context.yml {category}: direction must be one of {list(DIRECTIONS)}")
+            cues.append(ContextCue(category=category, cue=str(rule["cue"]), direction=direction,
+                                   max_words=rule.get("max_words")))
+
+    thresholds = dict(values_doc.get("thresholds") or {})
+    for key in ("fever_celsius", "fever_fahrenheit", "heavy_bleeding_pads_per_hour", "severe_pain_score",
+                "plausible_celsius", "plausible_fahrenheit"):
+        if key not in thresholds:
+            raise KnowledgeError(f"values.yml: missing threshold {key}")
+    value_words = {k: _tuple_of_str(values_doc.get(k) or [], f"values.yml {k}")
+                   for k in ("temperature_cues", "pain_cues", "procedure_words")}
+    implies = dict(values_doc.get("implies") or {})
+    for value, cid in implies.items():
+        if cid not in concepts:
+            raise KnowledgeError(f"values.yml implies.{value}: unknown concept {cid!r}")
+
+    return Knowledge(
+        concepts=concepts, word_lists=word_lists, combinations=combinations, cues=cues,
+        thresholds=thresholds, value_words=value_words, implies=implies,
+        abbreviations={str(k): str(v) for k, v in (spelling_doc.get("abbreviations") or {}).items()},
+        never_correct=frozenset(str(w) for w in spelling_doc.get("never_correct") or []),
+        answers={k: _tuple_of_str(v, f"values.yml answers.{k}")
+                 for k, v in (values_doc.get("answers") or {}).items()},
+    )
+
+
+@lru_cache(maxsize=1)
+def default() -> Knowledge:
+    return load()

@@ -1,0 +1,154 @@
+"""Turn the knowledge files' phrasing syntax into spaCy token patterns.
+
+Syntax (documented for clinicians at the top of concepts.yml):
+    word      that word (tokenised like patient text, so "can't" is two tokens)
+    word*     any word starting with "word"
+    (a|b c)   one of the options; an option may be several words
+    x?        x may be left out (x: a word, word*, (group) or {list})
+    ...       up to GAP_MAX other words, never a negation, "but" or . ! ?
+    {name}    one entry of the named word list
+Patterns match on the token attribute NORM, which the pipeline sets to the lower-cased,
+spelling-corrected form of each word (see spelling.py), so phrasings are written in plain words.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Callable, Dict, List, Sequence
+
+GAP_MAX = 3
+# Words a gap may not cross: otherwise "bleeding is not heavy" would read as "bleeding ... heavy".
+GAP_STOP = ["not", "no", "never", "nothing", "without", "none", "nor", "neither", "but", "however",
+            "although", "though", "except", ".", "!", "?", ";", ":", "if", "whether", "until"]
+
+Spec = Dict[str, object]
+Option = List[Spec]            # a sequence of token specs
+
+
+class PhrasingError(ValueError):
+    pass
+
+
+def _split_items(text: str) -> List[str]:
+    """Split on spaces outside parentheses and braces."""
+    items, depth, current = [], 0, []
+    for ch in text.strip():
+        if ch in "({":
+            depth += 1
+        elif ch in ")}":
+            depth -= 1
+            if depth < 0:
+                raise PhrasingError(f"unbalanced brackets in {text!r}")
+        if ch.isspace() and depth == 0:
+            if current:
+                items.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if depth != 0:
+        raise PhrasingError(f"unbalanced brackets in {text!r}")
+    if current:
+        items.append("".join(current))
+    return items
+
+
+class PhrasingCompiler:
+    def __init__(self, word_norms: Callable[[str], List[str]], word_lists: Dict[str, Sequence[str]]):
+        """word_norms(text) gives the NORM of each token of text, as the pipeline would set it."""
+        self._word_norms = word_norms
+        self._word_lists = word_lists
+
+    # -- options -----------------------------------------------------------------------------
+    def _word_option(self, word: str) -> Option:
+        if word.endswith("*") and len(word) > 1:
+            stem = word[:-1].lower()
+            return [{"NORM": {"REGEX": "^" + re.escape(stem)}}]
+        norms = self._word_norms(word)
+        if not norms:
+            raise PhrasingError(f"empty word {word!r}")
+        return [{"NORM": n} for n in norms]
+
+    def _options(self, alternatives: Sequence[str]) -> List[Option]:
+        return [self._phrase_option(a) for a in alternatives]
+
+    def _phrase_option(self, phrase: str) -> Option:
+        seq: Option = []
+        for w in phrase.split():
+            seq.extend(self._word_option(w))
+        return seq
+
+    def _item_options(self, item: str) -> List[Option]:
+        optional = item.endswith("?") and len(item) > 1
+        if optional:
+            item = item[:-1]
+        if item == "...":
+            options = [[{"NORM": {"NOT_IN": GAP_STOP}, "OP": "?"} for _ in range(GAP_MAX)]]
+        elif item.startswith("(") and item.endswith(")"):
+            options = self._options([a.strip() for a in item[1:-1].split("|") if a.strip()])
+        elif item.startswith("{") and item.endswith("}"):
+            name = item[1:-1]
+            if name not in self._word_lists:
+                raise PhrasingError(f"unknown word list {{{name}}}")
+            options = self._options(self._word_lists[name])
+        else:
+            options = [self._word_option(item)]
+        return _merge_single_tokens(options) + ([[]] if optional else [])
+
+    # -- public ------------------------------------------------------------------------------
+    def compile(self, phrasing: str) -> List[List[Spec]]:
+        """All token patterns that the phrasing stands for (usually one)."""
+        per_item = [self._item_options(item) for item in _split_items(phrasing)]
+        patterns = []
+        for combo in itertools.product(*per_item):
+            pattern = [spec for option in combo for spec in option]
+            if any(spec.get("OP") != "?" for spec in pattern):
+                patterns.append(pattern)
+        if not patterns:
+            raise PhrasingError(f"phrasing {phrasing!r} can match nothing")
+        if len(patterns) > 256:
+            raise PhrasingError(f"phrasing {phrasing!r} expands to {len(patterns)} patterns; split it")
+        return patterns
+
+    def vocabulary(self, phrasing: str) -> List[str]:
+        """The plain words of a phrasing (for the spelling corrector)."""
+        words = []
+        for item in _split_items(phrasing):
+            item = item.rstrip("?")
+            if item.startswith("{") and item.endswith("}"):
+                alternatives = self._word_lists.get(item[1:-1], ())
+            elif item.startswith("("):
+                alternatives = item[1:-1].split("|")
+            else:
+                alternatives = [item]
+            for alt in alternatives:
+                for w in alt.split():
+                    if w.endswith("*"):
+                        stem = w[:-1].lower()
+                        words.extend([stem, stem + "s", stem + "ing", stem + "ed", stem + "y"])
+                    elif w != "...":
+                        words.extend(self._word_norms(w))
+        return words
+
+
+def _merge_single_tokens(options: List[Option]) -> List[Option]:
+    """Fold one-word options into one token spec (IN set or REGEX) so patterns stay few."""
+    exact, prefixes, rest = [], [], []
+    for opt in options:
+        if len(opt) == 1 and "OP" not in opt[0]:
+            value = opt[0]["NORM"]
+            if isinstance(value, str):
+                exact.append(value)
+                continue
+            if isinstance(value, dict) and "REGEX" in value:
+                prefixes.append(value["REGEX"][1:])
+                continue
+        rest.append(opt)
+    merged: List[Option] = []
+    if prefixes:
+        alternation = "|".join(prefixes + [re.escape(e) + "$" for e in exact])
+        merged.append([{"NORM": {"REGEX": f"^(?:{alternation})"}}])
+    elif len(exact) == 1:
+        merged.append([{"NORM": exact[0]}])
+    elif exact:
+        merged.append([{"NORM": {"IN": sorted(set(exact))}}])
+    return merged + rest

@@ -1,0 +1,79 @@
+"""Correct small misspellings of the knowledge files' words ("fevr", "vomting", "diziness").
+
+A word is corrected only when it is not common English (wordfreq's Zipf frequency below
+RARE_ZIPF) and lies within one edit (two for long words) of a knowledge word, so "never" is
+never read as "fever". Lookup is a symmetric-deletion index: a few dictionary probes per
+unknown word, cached, so the hot path stays well under a millisecond.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import combinations
+from typing import Dict, Iterable, Optional, Set
+
+from wordfreq import zipf_frequency
+
+RARE_ZIPF = 3.0
+MIN_LENGTH = 4
+
+
+def _deletes(word: str, max_edits: int) -> Set[str]:
+    out = {word}
+    for k in range(1, max_edits + 1):
+        if len(word) - k < 2:
+            break
+        for idx in combinations(range(len(word)), k):
+            out.add("".join(c for i, c in enumerate(word) if i not in idx))
+    return out
+
+
+def _max_edits(word: str) -> int:
+    return 2 if len(word) >= 8 else 1
+
+
+def damerau_levenshtein(a: str, b: str) -> int:
+    """Optimal string alignment distance (adjacent transpositions count as one edit)."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
+
+
+class SpellingCorrector:
+    def __init__(self, vocabulary: Iterable[str], never_correct: Iterable[str] = ()):
+        self.vocabulary = {w for w in vocabulary if w.isalpha() and len(w) >= MIN_LENGTH}
+        self.never_correct = set(never_correct)
+        self._index: Dict[str, Set[str]] = {}
+        for word in self.vocabulary:
+            for deleted in _deletes(word, 2):
+                self._index.setdefault(deleted, set()).add(word)
+        self.correct = lru_cache(maxsize=20000)(self._correct)
+
+    def _correct(self, word: str) -> Optional[str]:
+        """The knowledge word this is a misspelling of, or None."""
+        if (len(word) < MIN_LENGTH or not word.isalpha() or word in self.vocabulary
+                or word in self.never_correct or zipf_frequency(word, "en") >= RARE_ZIPF):
+            return None
+        max_edits = _max_edits(word)
+        candidates: Set[str] = set()
+        for deleted in _deletes(word, max_edits):
+            candidates |= self._index.get(deleted, set())
+        best = None
+        for cand in candidates:
+            if cand[0] != word[0] and cand[:2] != word[1::-1]:
+                continue      # typos rarely change the first letter; swapping the first two is one
+            dist = damerau_levenshtein(word, cand)
+            if dist > min(max_edits, _max_edits(cand)):
+                continue
+            key = (dist, -zipf_frequency(cand, "en"), cand)
+            if best is None or key < best[0]:
+                best = (key, cand)
+        return best[1] if best else None

@@ -1,0 +1,237 @@
+"""Read the numbers patients write: temperatures, pain scores, pads per hour, durations, days.
+
+Patients write 38.5, 38,5, 38.5C, 101F, "101 degrees"; 7/10, "7 out of ten", "a 7"; "3 pads in
+2 hours", "a pad an hour", "a pad every 30 minutes"; "for 6 days", "it's been a week", "day 7",
+"since yesterday". This is the number grammar; which words count as cues, and the thresholds,
+come from knowledge/values.yml.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+NUMBER_WORDS: Dict[str, float] = {
+    "zero": 0, "none": 0, "no": 0, "half": 0.5, "half a": 0.5, "half an": 0.5, "a": 1, "an": 1,
+    "one": 1, "single": 1, "two": 2, "a couple of": 2, "couple of": 2, "a couple": 2, "couple": 2,
+    "three": 3, "a few": 3, "few": 3, "four": 4, "several": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "forty five": 45, "sixty": 60,
+}
+_WORDS = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
+QTY = rf"(?:\d+(?:[.,]\d+)?|{_WORDS})"
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1 / 1440,
+             "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
+             "day": 1, "days": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
+             "wk": 7, "wks": 7, "fortnight": 14, "month": 30, "months": 30}
+PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
+
+
+def number(text: str) -> Optional[float]:
+    t = " ".join(text.lower().split())
+    if t in NUMBER_WORDS:
+        return float(NUMBER_WORDS[t])
+    try:
+        return float(t.replace(",", "."))
+    except ValueError:
+        return None
+
+
+@dataclass
+class ValueMention:
+    kind: str               # temperature | pain_score | pads_per_hour | duration_days | days_since_procedure
+    value: float            # temperature in its own unit (see unit); others as named
+    start: int
+    end: int
+    text: str
+    unit: Optional[str] = None      # "C" or "F" for temperatures
+
+
+def _lower_same_length(text: str) -> str:
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def _alternation(words: Sequence[str]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+
+
+class ValueReader:
+    def __init__(self, thresholds: Dict[str, object], cues: Dict[str, Sequence[str]]):
+        self.c_range = tuple(thresholds["plausible_celsius"])
+        self.f_range = tuple(thresholds["plausible_fahrenheit"])
+        t_cues = _alternation(cues["temperature_cues"])
+        p_cues = _alternation(cues["pain_cues"])
+        proc = _alternation(cues["procedure_words"])
+        tnum = r"(?P<n>\d{2,3}(?:[.,]\d{1,2})?)"
+        not_other_unit = r"(?!\s*(?:/|out\s+of|of\s+10|days?|hours?|hrs?|weeks?|pads?|times|%|am\b|pm\b|mins?|minutes?|years?|yrs?|kg|lbs?|mg|ml))"
+        self._temp = [
+            re.compile(tnum + r"\s*(?:°|º|˚|deg(?:rees?)?\.?)?\s*(?P<u>c|f|celsius|centigrade|fahrenheit)\b"),
+            re.compile(tnum + r"\s*(?:°|º|˚|degrees?\b|deg\b)"),
+            re.compile(rf"\b(?:{t_cues})\b[^\d.!?;]{{0,24}}?(?<![\d.,]){tnum}(?![\d]){not_other_unit}"),
+            re.compile(r"(?<![\d.,/])(?P<n>(?:3[4-9]|4[0-3])[.,]\d{1,2}|(?:9[3-9]|1[01]\d)\.\d{1,2})(?![\d/])"
+                       + not_other_unit),
+        ]
+        self._temp_bare = re.compile(r"(?<![\d.,/])(?P<n>\d{2,3}(?:[.,]\d{1,2})?)(?![\d/])" + not_other_unit)
+        pnum = r"(?P<n>10|[0-9](?:\.5)?|zero|one|two|three|four|five|six|seven|eight|nine|ten)"
+        self._pain = [
+            re.compile(rf"(?<![\d.,]){pnum}\s*(?:/|out\s+of|outta|of|on\s+a\s+scale\s+of)\s*(?:10|ten)\b"),
+            re.compile(rf"\b(?:{p_cues})\b[^\d.!?;]{{0,16}}?\b{pnum}\b(?![.,]\d){not_other_unit}"),
+        ]
+        self._pain_bare = re.compile(rf"(?<![\d.,/])\b{pnum}\b(?![.,]\d){not_other_unit}")
+        tail = rf"(?P<m>{QTY})?\s*(?P<u>hours?|hrs?|h|minutes?|mins?)\b"
+        self._pads = [
+            # "3 pads in 2 hours", "a pad in the last hour", "2 pads within an hour"
+            ("per", re.compile(rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:in|within|over|during)\s+(?:the\s+)?(?:last\s+|past\s+|first\s+)?{tail}")),
+            # "a pad an hour", "two pads per hour", "one pad each hour"
+            ("each", re.compile(rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:an|a|per|each|every)\s+(?P<u>hour|hr|h)\b")),
+            # "a pad every 30 minutes", "changing my pad every hour"
+            ("every", re.compile(rf"{PADS}\s+(?:\w+\s+){{0,2}}?(?:every|each)\s+{tail}")),
+            # "every hour I need a new pad"
+            ("every", re.compile(rf"\b(?:every|each)\s+{tail}\s*(?:\w+\s+){{0,4}}?{PADS}")),
+        ]
+        self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
+        dur_unit = r"(?P<u>days?|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
+        self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
+        self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
+        self._day_n = re.compile(rf"\bday\s+(?P<n>\d{{1,2}}|{_WORDS})\b")
+        self._since = re.compile(r"\b(?:since|from)\s+(?P<when>yesterday|last\s+night|this\s+morning|today|"
+                                 r"the\s+weekend|the\s+day\s+before\s+yesterday|last\s+week|"
+                                 + "|".join(WEEKDAYS) + r")\b")
+        self._when_word = re.compile(r"\b(?P<when>yesterday|last\s+night|this\s+morning|today|last\s+week|"
+                                     r"the\s+day\s+before\s+yesterday|" + "|".join(WEEKDAYS) + r")\b")
+        self._procedure = re.compile(rf"\b(?:{proc})\b")
+
+    # ---------------------------------------------------------------------------------------
+    def read(self, text: str, expecting: Optional[str] = None,
+             today: Optional[_dt.date] = None) -> List[ValueMention]:
+        low = _lower_same_length(text)
+        found: List[ValueMention] = []
+        found += self._temperatures(low, expecting == "temperature")
+        found += self._pain_scores(low, expecting == "pain_score", taken=found)
+        found += self._pads_rates(low, expecting == "pads_per_hour", taken=found)
+        found += self._days(low, expecting == "days_since_procedure", today or _dt.date.today(), taken=found)
+        return sorted(found, key=lambda v: v.start)
+
+    # -- temperatures ------------------------------------------------------------------------
+    def _temperature(self, m: re.Match, unit: Optional[str]) -> Optional[ValueMention]:
+        value = number(m.group("n"))
+        if value is None:
+            return None
+        if unit is None:
+            if self.c_range[0] <= value <= self.c_range[1]:
+                unit = "C"
+            elif self.f_range[0] <= value <= self.f_range[1]:
+                unit = "F"
+            else:
+                return None
+        lo, hi = self.c_range if unit == "C" else self.f_range
+        if not lo <= value <= hi:
+            return None
+        return ValueMention("temperature", value, m.start("n"), m.end(), m.group(0).strip(), unit)
+
+    def _temperatures(self, low: str, expecting: bool) -> List[ValueMention]:
+        out: List[ValueMention] = []
+        patterns = list(self._temp) + ([self._temp_bare] if expecting else [])
+        for i, pat in enumerate(patterns):
+            for m in pat.finditer(low):
+                if any(v.start <= m.start("n") < v.end for v in out):
+                    continue
+                unit = None
+                if i == 0:
+                    unit = "F" if m.group("u").startswith("f") else "C"
+                v = self._temperature(m, unit)
+                if v:
+                    out.append(v)
+        return out
+
+    # -- pain scores -------------------------------------------------------------------------
+    def _pain_scores(self, low: str, expecting: bool, taken: List[ValueMention]) -> List[ValueMention]:
+        out: List[ValueMention] = []
+        patterns = list(self._pain) + ([self._pain_bare] if expecting else [])
+        for pat in patterns:
+            for m in pat.finditer(low):
+                s = m.start("n")
+                if any(v.start <= s < v.end for v in taken + out):
+                    continue
+                value = number(m.group("n"))
+                if value is not None and 0 <= value <= 10:
+                    out.append(ValueMention("pain_score", value, s, m.end(), m.group(0).strip()))
+        return out
+
+    # -- pads --------------------------------------------------------------------------------
+    def _pads_rates(self, low: str, expecting: bool, taken: List[ValueMention]) -> List[ValueMention]:
+        out: List[ValueMention] = []
+        for kind, pat in self._pads:
+            for m in pat.finditer(low):
+                if any(v.start <= m.start() < v.end or m.start() <= v.start < m.end() for v in out):
+                    continue
+                hours = (number(m.group("m")) if m.groupdict().get("m") else 1.0) or 1.0
+                hours *= 1 / 60 if m.group("u").startswith("m") else 1.0
+                count = number(m.group("n")) if m.groupdict().get("n") else 1.0
+                if count is None or hours <= 0:
+                    continue
+                rate = count / hours
+                out.append(ValueMention("pads_per_hour", round(rate, 2), m.start(), m.end(), m.group(0).strip()))
+        if expecting and not out:
+            for m in self._pads_bare.finditer(low):
+                if any(v.start <= m.start() < v.end for v in taken):
+                    continue
+                count = number(m.group("n"))
+                if count is not None:
+                    out.append(ValueMention("pads_per_hour", count, m.start(), m.end(), m.group(0).strip()))
+                    break
+        return out
+
+    # -- durations and days since the test ---------------------------------------------------
+    def _near_procedure(self, low: str, start: int, end: int) -> bool:
+        window = low[max(0, start - 40):min(len(low), end + 40)]
+        return bool(self._procedure.search(window))
+
+    def _days(self, low: str, expecting: bool, today: _dt.date,
+              taken: List[ValueMention]) -> List[ValueMention]:
+        out: List[ValueMention] = []
+
+        def add(days: float, start: int, end: int, since_procedure: bool):
+            if any(v.start <= start < v.end for v in taken + out):
+                return
+            kind = "days_since_procedure" if since_procedure else "duration_days"
+            out.append(ValueMention(kind, round(days, 3), start, end, low[start:end].strip()))
+
+        for m in self._duration.finditer(low):
+            n = number(m.group("n"))
+            unit = m.group("u")
+            if n is None or unit not in UNIT_DAYS or (unit == "d" and not m.group("n").isdigit()):
+                continue
+            add(n * UNIT_DAYS[unit], m.start(), m.end(),
+                expecting or self._near_procedure(low, m.start(), m.end()))
+        for m in self._duration_a.finditer(low):
+            add(UNIT_DAYS[m.group("u")], m.start(), m.end(),
+                expecting or self._near_procedure(low, m.start(), m.end()))
+        for m in self._day_n.finditer(low):
+            n = number(m.group("n"))
+            if n is not None:
+                add(n, m.start(), m.end(), True)
+        for m in self._since.finditer(low):
+            add(self._days_back(m.group("when"), today), m.start(), m.end(),
+                self._near_procedure(low, m.start(), m.end()))
+        if expecting or self._procedure.search(low):
+            for m in self._when_word.finditer(low):
+                if expecting or self._near_procedure(low, m.start(), m.end()):
+                    add(self._days_back(m.group("when"), today), m.start(), m.end(), True)
+        if expecting and not out:
+            m = re.search(rf"(?<![\d.,/])\b(?P<n>\d{{1,2}}|{_WORDS})\b", low)
+            if m and number(m.group("n")) is not None:
+                add(number(m.group("n")), m.start(), m.end(), True)
+        return out
+
+    @staticmethod
+    def _days_back(when: str, today: _dt.date) -> float:
+        when = " ".join(when.split())
+        fixed = {"yesterday": 1, "last night": 1, "this morning": 0, "today": 0, "the weekend": 2,
+                 "the day before yesterday": 2, "last week": 7}
+        if when in fixed:
+            return float(fixed[when])
+        back = (today.weekday() - WEEKDAYS.index(when)) % 7
+        return float(back or 7)
