@@ -43,7 +43,8 @@ class Decider:
     def _flags(m: Mention) -> Dict[str, bool]:
         c = m.categories
         proxy = "proxy" in c
-        other = "other_person" in c and not proxy and "past" in c and "ongoing" not in c
+        other = ("someone_else" in c and not proxy) or (
+            "other_person" in c and not proxy and "past" in c and "ongoing" not in c)
         return {
             "negated": "negated" in c,
             "hypothetical": "hypothetical" in c,
@@ -87,8 +88,12 @@ class Decider:
                 findings.append(self._finding(m))
             else:
                 flags = self._flags(m)
-                if not (flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]):
-                    value_mentions.append(m)
+                if flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]:
+                    continue
+                if m.value.kind in ("pain_score", "pads_per_hour") and (
+                        flags["negated"] or "during_procedure" in m.categories):
+                    continue     # "it's not a 7", "during the test it was an 8": not now
+                value_mentions.append(m)
 
         current = [f for f in findings if f.counts]
         earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
@@ -181,8 +186,16 @@ class Decider:
                    if RANK[f.level] > RANK["info"]]
         level, combo_reasons = self._combinations(active, earlier, level)
         reasons = combo_reasons + reasons
-        if not reasons and temps:
-            reasons.append(f"Temperature {temps[0].text} is below {self._threshold_text()}: no fever by reading")
+        if temps and not fever_readings and not fever_like:
+            # A normal reading on its own: the patient checked; reassure (self-care), note the value.
+            m = next(mm for mm in value_mentions if mm.value is temps[0])
+            f = Finding(concept="temperature_reading", name="Temperature reading", klass="measurement",
+                        text=m.text, start=m.start, end=m.end, level="self_care",
+                        reason=f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading",
+                        values={"temperature": temps[0].text})
+            active.append(f)
+            level = more_urgent(level, f.level)
+            reasons.append(self._reason_line(f))
 
         if ex.words >= 2 and ex.english_ratio < 0.5:
             notes.append("the message may not be in English")
@@ -218,6 +231,8 @@ class Decider:
                        f"(at or above {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour)")
             if why:
                 level, reason = "urgent", f"warning sign: {why}"
+                if concept.escalates_to:
+                    f.values["counts_as"] = concept.escalates_to
             else:
                 elapsed = max([x for x in (f.values.get("duration_days"), values.days_since_procedure)
                                if x is not None], default=None)
@@ -235,8 +250,8 @@ class Decider:
         elif concept.klass == "warning_sign":
             reason = "warning sign"
             if concept.defers_to_reading and temps and not fever_readings:
-                level = "info"
-                reason = f"reading {temps[0].text} is below {self._threshold_text()}"
+                level = "self_care"
+                reason = f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading"
             elif f.concept in FEVER_CONCEPTS and fever_readings:
                 reason = f"warning sign: temperature {fever_readings[0].text}, at or above {self._threshold_text()}"
             elif f.concept in FEVER_CONCEPTS and temps:
@@ -269,8 +284,8 @@ class Decider:
 
     def _combinations(self, active: List[Finding], earlier: List[Finding], level: str):
         reasons = []
-        now = {f.concept for f in active}
-        known = now | {f.concept for f in earlier if f.counts}
+        now = {c for f in active for c in (f.concept, f.values.get("counts_as")) if c}
+        known = now | {c for f in earlier if f.counts for c in (f.concept, f.values.get("counts_as")) if c}
         for combo in self.k.combinations:
             if not set(combo.all_of) <= known or not set(combo.any_of) & known:
                 continue
@@ -288,7 +303,9 @@ class Decider:
                 missing.append(fact)
 
         for f in sorted(active, key=lambda f: -RANK[f.level]):
-            concept = self.k.concepts[f.concept]
+            concept = self.k.concepts.get(f.concept)
+            if concept is None:
+                continue
             if f.concept in ("fever", "chills") and "temperature" not in f.values:
                 want("temperature")
             if RANK[level] >= RANK["urgent"]:

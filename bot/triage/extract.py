@@ -16,6 +16,8 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 import spacy
 from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.context import ConText, ConTextRule
+from medspacy.context.context_graph import ConTextGraph
+from medspacy.context.context_modifier import ConTextModifier
 from medspacy.target_matcher import TargetRule
 from spacy.tokens import Doc, Span
 from wordfreq import zipf_frequency
@@ -54,6 +56,33 @@ class Extraction:
     words: int
 
 
+class TargetAwareConText(ConText):
+    """medspaCy's ConText, dropping cue matches that overlap a symptom *before* scopes are set.
+
+    Stock ConText (1.0) limits each cue's scope by the other cues first and only then drops cues
+    that overlap a target; a dropped cue ("could" inside "couldn't breathe") has by then already
+    cut short the scope of a real one ("if I couldn't breathe"). Same algorithm, other order.
+    """
+
+    def __call__(self, doc, targets: str = None):
+        targets = getattr(doc._, targets) if targets else doc.ents
+        graph = ConTextGraph(prune_on_modifier_overlap=False)
+        graph.targets = targets
+        spans = [(t.start, t.end) for t in targets]
+        graph.modifiers = []
+        for match_id, start, end in self._ConText__matcher(doc):
+            if any(start < t_end and t_start < end for t_start, t_end in spans):
+                continue
+            rule = self._ConText__matcher.rule_map[self.nlp.vocab[match_id].text]
+            graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+        graph.update_scopes()
+        graph.apply_modifiers()
+        for target, modifier in graph.edges:
+            target._.modifiers += (modifier,)
+        doc._.context_graph = graph
+        return doc
+
+
 class Extractor:
     def __init__(self, knowledge: Knowledge):
         self.knowledge = knowledge
@@ -73,8 +102,8 @@ class Extractor:
         self.matcher.add(rules)
         self._urgency = {cid: RANK[CLASS_LEVEL[c.klass]] for cid, c in knowledge.concepts.items()}
 
-        self.context = ConText(self.nlp, rules=None, span_attrs=None, prune_on_target_overlap=True,
-                               input_span_type="ents")
+        self.context = TargetAwareConText(self.nlp, rules=None, span_attrs=None,
+                                          prune_on_target_overlap=True, input_span_type="ents")
         context_rules = []
         for cue in knowledge.cues:
             vocabulary.update(compiler.vocabulary(cue.cue))

@@ -25,7 +25,7 @@ CLASS_LEVEL = {
 }
 ESCALATORS = ("severe", "worsening", "not_relieved", "pain_score", "pads_per_hour")
 CONTEXT_CATEGORIES = (
-    "negated", "hypothetical", "other_person", "proxy", "ongoing", "past", "historical",
+    "negated", "hypothetical", "other_person", "someone_else", "proxy", "ongoing", "past", "historical",
     "severe", "worsening", "mild", "during_procedure", "terminate", "pseudo",
 )
 DIRECTIONS = {"forward": "FORWARD", "backward": "BACKWARD", "both": "BIDIRECTIONAL",
@@ -44,6 +44,7 @@ class Concept:
     phrasings: Tuple[str, ...]
     normal_window_days: Optional[float] = None
     escalates_when: Tuple[str, ...] = ()
+    escalates_to: Optional[str] = None
     defers_to_reading: bool = False
     source: str = ""
 
@@ -134,9 +135,14 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         concepts[cid] = Concept(
             id=cid, name=str(raw.get("name") or cid), klass=klass, phrasings=phrasings,
             normal_window_days=float(window) if window is not None else None,
-            escalates_when=escalates, defers_to_reading=bool(raw.get("defers_to_reading")),
+            escalates_when=escalates, escalates_to=raw.get("escalates_to"),
+            defers_to_reading=bool(raw.get("defers_to_reading")),
             source=str(raw.get("source") or ""),
         )
+
+    for concept in concepts.values():
+        if concept.escalates_to and concept.escalates_to not in concepts:
+            raise KnowledgeError(f"concept {concept.id}: escalates_to unknown concept {concept.escalates_to!r}")
 
     combinations = []
     for raw in concepts_doc.get("combinations") or []:
@@ -169,7 +175,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         if key not in thresholds:
             raise KnowledgeError(f"values.yml: missing threshold {key}")
     value_words = {k: _tuple_of_str(values_doc.get(k) or [], f"values.yml {k}")
-                   for k in ("temperature_cues", "pain_cues", "procedure_words")}
+                   for k in ("temperature_cues", "pain_cues", "pain_cues_digits_only", "procedure_words")}
     implies = dict(values_doc.get("implies") or {})
     for value, cid in implies.items():
         if cid not in concepts:

@@ -3,6 +3,7 @@
 Syntax (documented for clinicians at the top of concepts.yml):
     word      that word (tokenised like patient text, so "can't" is two tokens)
     word*     any word starting with "word"
+    #         any number (7, 7.5, seven)
     (a|b c)   one of the options; an option may be several words
     x?        x may be left out (x: a word, word*, (group) or {list})
     ...       up to GAP_MAX other words, never a negation, "but" or . ! ?
@@ -60,6 +61,8 @@ class PhrasingCompiler:
 
     # -- options -----------------------------------------------------------------------------
     def _word_option(self, word: str) -> Option:
+        if word == "#":
+            return [{"LIKE_NUM": True}]
         if word.endswith("*") and len(word) > 1:
             stem = word[:-1].lower()
             return [{"NORM": {"REGEX": "^" + re.escape(stem)}}]
@@ -69,7 +72,18 @@ class PhrasingCompiler:
         return [{"NORM": n} for n in norms]
 
     def _options(self, alternatives: Sequence[str]) -> List[Option]:
-        return [self._phrase_option(a) for a in alternatives]
+        options = []
+        for alt in alternatives:
+            if alt.startswith("{") and alt.endswith("}"):
+                options.extend(self._options(self._word_list(alt[1:-1])))
+            else:
+                options.append(self._phrase_option(alt))
+        return options
+
+    def _word_list(self, name: str) -> Sequence[str]:
+        if name not in self._word_lists:
+            raise PhrasingError(f"unknown word list {{{name}}}")
+        return self._word_lists[name]
 
     def _phrase_option(self, phrase: str) -> Option:
         seq: Option = []
@@ -86,10 +100,7 @@ class PhrasingCompiler:
         elif item.startswith("(") and item.endswith(")"):
             options = self._options([a.strip() for a in item[1:-1].split("|") if a.strip()])
         elif item.startswith("{") and item.endswith("}"):
-            name = item[1:-1]
-            if name not in self._word_lists:
-                raise PhrasingError(f"unknown word list {{{name}}}")
-            options = self._options(self._word_lists[name])
+            options = self._options(self._word_list(item[1:-1]))
         else:
             options = [self._word_option(item)]
         return _merge_single_tokens(options) + ([[]] if optional else [])
@@ -115,9 +126,12 @@ class PhrasingCompiler:
         for item in _split_items(phrasing):
             item = item.rstrip("?")
             if item.startswith("{") and item.endswith("}"):
-                alternatives = self._word_lists.get(item[1:-1], ())
+                alternatives = list(self._word_lists.get(item[1:-1], ()))
             elif item.startswith("("):
-                alternatives = item[1:-1].split("|")
+                alternatives = []
+                for alt in item[1:-1].split("|"):
+                    alternatives += (list(self._word_lists.get(alt[1:-1], ()))
+                                     if alt.startswith("{") else [alt])
             else:
                 alternatives = [item]
             for alt in alternatives:
@@ -134,7 +148,7 @@ def _merge_single_tokens(options: List[Option]) -> List[Option]:
     """Fold one-word options into one token spec (IN set or REGEX) so patterns stay few."""
     exact, prefixes, rest = [], [], []
     for opt in options:
-        if len(opt) == 1 and "OP" not in opt[0]:
+        if len(opt) == 1 and "OP" not in opt[0] and "NORM" in opt[0]:
             value = opt[0]["NORM"]
             if isinstance(value, str):
                 exact.append(value)

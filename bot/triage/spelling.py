@@ -28,7 +28,7 @@ def _deletes(word: str, max_edits: int) -> Set[str]:
 
 
 def _max_edits(word: str) -> int:
-    return 2 if len(word) >= 8 else 1
+    return 2 if len(word) >= 6 else 1
 
 
 def damerau_levenshtein(a: str, b: str) -> int:
@@ -73,6 +73,8 @@ class SpellingCorrector:
             dist = damerau_levenshtein(word, cand)
             if dist > min(max_edits, _max_edits(cand)):
                 continue
+            if dist == 2 and cand[:2] != word[:2]:
+                continue      # two edits are trusted only when the word starts the same way
             key = (dist, -zipf_frequency(cand, "en"), cand)
             if best is None or key < best[0]:
                 best = (key, cand)

@@ -24,7 +24,7 @@ QTY = rf"(?:\d+(?:[.,]\d+)?|{_WORDS})"
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1 / 1440,
              "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
-             "day": 1, "days": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
+             "day": 1, "days": 1, "dys": 1, "dyas": 1, "dayz": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
              "wk": 7, "wks": 7, "fortnight": 14, "month": 30, "months": 30}
 PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
 
@@ -54,7 +54,14 @@ def _lower_same_length(text: str) -> str:
 
 
 def _alternation(words: Sequence[str]) -> str:
-    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+    """Regex alternation of cue words; a trailing * means any word starting so."""
+    parts = []
+    for w in sorted(words, key=len, reverse=True):
+        if w.endswith("*"):
+            parts.append(re.escape(w[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(w).replace(r"\ ", r"\s+"))
+    return "|".join(parts)
 
 
 class ValueReader:
@@ -63,9 +70,11 @@ class ValueReader:
         self.f_range = tuple(thresholds["plausible_fahrenheit"])
         t_cues = _alternation(cues["temperature_cues"])
         p_cues = _alternation(cues["pain_cues"])
+        p_digit_cues = _alternation(cues["pain_cues_digits_only"])
         proc = _alternation(cues["procedure_words"])
         tnum = r"(?P<n>\d{2,3}(?:[.,]\d{1,2})?)"
-        not_other_unit = r"(?!\s*(?:/|out\s+of|of\s+10|days?|hours?|hrs?|weeks?|pads?|times|%|am\b|pm\b|mins?|minutes?|years?|yrs?|kg|lbs?|mg|ml))"
+        not_other_unit = (r"(?!\s*(?:/|out\s+of|of\s+10|days?|dys|dyas|dayz|hours?|hrs?|weeks?|wks?|pads?|times|%|am\b|"
+                          r"pm\b|mins?|minutes?|years?|yrs?|kg|lbs?|mg|ml|nights?|months?))")
         self._temp = [
             re.compile(tnum + r"\s*(?:°|º|˚|deg(?:rees?)?\.?)?\s*(?P<u>c|f|celsius|centigrade|fahrenheit)\b"),
             re.compile(tnum + r"\s*(?:°|º|˚|degrees?\b|deg\b)"),
@@ -78,6 +87,7 @@ class ValueReader:
         self._pain = [
             re.compile(rf"(?<![\d.,]){pnum}\s*(?:/|out\s+of|outta|of|on\s+a\s+scale\s+of)\s*(?:10|ten)\b"),
             re.compile(rf"\b(?:{p_cues})\b[^\d.!?;]{{0,16}}?\b{pnum}\b(?![.,]\d){not_other_unit}"),
+            re.compile(rf"\b(?:{p_digit_cues})\s+(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}"),
         ]
         self._pain_bare = re.compile(rf"(?<![\d.,/])\b{pnum}\b(?![.,]\d){not_other_unit}")
         tail = rf"(?P<m>{QTY})?\s*(?P<u>hours?|hrs?|h|minutes?|mins?)\b"
@@ -92,7 +102,7 @@ class ValueReader:
             ("every", re.compile(rf"\b(?:every|each)\s+{tail}\s*(?:\w+\s+){{0,4}}?{PADS}")),
         ]
         self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
-        dur_unit = r"(?P<u>days?|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
+        dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
         self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
         self._day_n = re.compile(rf"\bday\s+(?P<n>\d{{1,2}}|{_WORDS})\b")

@@ -1,0 +1,1 @@
+"""Rasa graph components that put the triage engine inside the NLU pipeline."""
