@@ -6,7 +6,14 @@ import json
 import sys
 
 
+def _without_tensorflow() -> None:
+    """The engine never needs TensorFlow, but spaCy's thinc imports it when installed (~3 s);
+    commands that only use the engine block that import to start fast."""
+    sys.modules.setdefault("tensorflow", None)
+
+
 def _triage(args: argparse.Namespace) -> int:
+    _without_tensorflow()
     from bot.triage import engine
 
     eng = engine()
@@ -35,6 +42,33 @@ def _triage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    _without_tensorflow()
+    from bot.triage import TriageEngine, knowledge_base
+    from bot.triage.checks import problems
+
+    try:
+        knowledge = knowledge_base.load()
+        TriageEngine(knowledge)        # compiles every phrasing and cue
+    except Exception as e:             # a broken file: say where, fail
+        print(f"knowledge files: {e}", file=sys.stderr)
+        return 1
+    found = problems(knowledge)
+    for p in found:
+        print(f"knowledge files: {p}", file=sys.stderr)
+    if not found:
+        n = sum(len(c.phrasings) for c in knowledge.concepts.values())
+        print(f"knowledge files OK: {len(knowledge.concepts)} concepts, {n} phrasings, "
+              f"{len(knowledge.cues)} context cues, {len(knowledge.combinations)} combinations")
+    return 1 if found else 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.supervisor import run
+
+    return run(args.model)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +77,11 @@ def main(argv=None) -> int:
     p.add_argument("--jsonl", metavar="FILE", help="JSON lines with id and text ('-' for stdin)")
     p.add_argument("--full", action="store_true", help="with --jsonl: the whole decision per line")
     p.set_defaults(func=_triage)
+    p = sub.add_parser("validate", help="check the clinical knowledge files")
+    p.set_defaults(func=_validate)
+    p = sub.add_parser("run", help="start the action server, Rasa and the web app (make run)")
+    p.add_argument("--model", required=True, help="trained model archive")
+    p.set_defaults(func=_run)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -102,6 +102,7 @@ class Extractor:
         self.matcher.add(rules)
         self._urgency = {cid: RANK[CLASS_LEVEL[c.klass]] for cid, c in knowledge.concepts.items()}
 
+        symptom_words = set(vocabulary)
         self.context = TargetAwareConText(self.nlp, rules=None, span_attrs=None,
                                           prune_on_target_overlap=True, input_span_type="ents")
         context_rules = []
@@ -114,7 +115,7 @@ class Extractor:
         self.context.add(context_rules)
 
         self.known_words = frozenset(vocabulary)
-        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct)
+        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct, preferred=symptom_words)
         self.values = ValueReader(knowledge.thresholds, knowledge.value_words)
 
     # -- word norms ---------------------------------------------------------------------------
@@ -168,10 +169,11 @@ class Extractor:
                     categories=frozenset(m.category.lower() for m in span._.modifiers),
                     corrected={k: v for k, v in corrected.items() if k in span.text}))
             for span, v in value_spans:
+                said = piece[v.start:v.end]
                 v.start += offset
                 v.end += offset
                 mentions.append(Mention(
-                    concept=None, start=v.start, end=v.end, text=v.text,
+                    concept=None, start=v.start, end=v.end, text=said,
                     sentence=sentence_of.get(span.start, sentence_base),
                     categories=frozenset(m.category.lower() for m in span._.modifiers), value=v))
             for tok in doc:

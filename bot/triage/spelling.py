@@ -48,8 +48,11 @@ def damerau_levenshtein(a: str, b: str) -> int:
 
 
 class SpellingCorrector:
-    def __init__(self, vocabulary: Iterable[str], never_correct: Iterable[str] = ()):
+    def __init__(self, vocabulary: Iterable[str], never_correct: Iterable[str] = (),
+                 preferred: Iterable[str] = ()):
+        """preferred: words that win a tie (symptom words over the cue words around them)."""
         self.vocabulary = {w for w in vocabulary if w.isalpha() and len(w) >= MIN_LENGTH}
+        self.preferred = set(preferred)
         self.never_correct = set(never_correct)
         self._index: Dict[str, Set[str]] = {}
         for word in self.vocabulary:
@@ -75,7 +78,7 @@ class SpellingCorrector:
                 continue
             if dist == 2 and cand[:2] != word[:2]:
                 continue      # two edits are trusted only when the word starts the same way
-            key = (dist, -zipf_frequency(cand, "en"), cand)
+            key = (dist, cand not in self.preferred, -zipf_frequency(cand, "en"), cand)
             if best is None or key < best[0]:
                 best = (key, cand)
         return best[1] if best else None

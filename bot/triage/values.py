@@ -139,7 +139,8 @@ class ValueReader:
         lo, hi = self.c_range if unit == "C" else self.f_range
         if not lo <= value <= hi:
             return None
-        return ValueMention("temperature", value, m.start("n"), m.end(), m.group(0).strip(), unit)
+        shown = f"{m.group('n')} {'°C' if unit == 'C' else '°F'}"
+        return ValueMention("temperature", value, m.start("n"), m.end(), shown, unit)
 
     def _temperatures(self, low: str, expecting: bool) -> List[ValueMention]:
         out: List[ValueMention] = []

@@ -614,16 +614,16 @@ class TelegramEmulator:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None
-        )
+        # handler_cancellation stays off: like Telegram, a request whose client gave up
+        # (read timeout, dropped connection) is still carried out, e.g. the message is sent.
+        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(128)
         self._port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock, shutdown_timeout=1.0).start()
+        await web.SockSite(self._runner, sock).start()
 
     async def _async_teardown(self) -> None:
         self._wake_pollers_in_loop()
@@ -1756,6 +1756,7 @@ class TelegramEmulator:
         equal the call's params (``wait_for("sendMessage", chat_id=5)``). Only calls with
         index >= ``since`` are considered (use ``len(emu.calls)`` to skip earlier ones).
         Calls answered with an injected fault count too."""
+        self._refuse_blocking_in_loop("wait_for", "wait_for_async")
         matches = self._call_matcher(predicate, params)
         return self.wait_until(lambda: self._find_call(matches, since), timeout, what=f"call {predicate!r} {params or ''}")
 
@@ -1767,6 +1768,7 @@ class TelegramEmulator:
 
     def wait_for_delivery(self, update_id: Optional[int] = None, timeout: float = 5.0) -> WebhookDelivery:
         """Block until a webhook delivery (of ``update_id``, if given) is recorded."""
+        self._refuse_blocking_in_loop("wait_for_delivery", "wait_for_delivery_async")
         return self.wait_until(lambda: self._find_delivery(update_id), timeout, what=f"webhook delivery {update_id}")
 
     async def wait_for_delivery_async(self, update_id: Optional[int] = None, timeout: float = 5.0) -> WebhookDelivery:

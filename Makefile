@@ -1,0 +1,82 @@
+# HSG aftercare assistant. `make run` to talk to the bot, `make test` to check everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.10 2>/dev/null || command -v python 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+# A model is named after the hash of everything it is trained from, so an unchanged bot is never
+# retrained; models are also kept in MODEL_CACHE, shared by every clone on this machine.
+TRAIN_INPUTS = config.yml domain.yml requirements.txt $(shell find data bot/nlu -type f \( -name '*.yml' -o -name '*.py' \) | LC_ALL=C sort)
+MODEL_HASH   = $(shell sha256sum $(TRAIN_INPUTS) | sha256sum | cut -c1-12)
+MODEL_NAME   = hsg-$(MODEL_HASH)
+MODEL        = models/$(MODEL_NAME).tar.gz
+MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
+
+.PHONY: help install run train model test validate evaluate shell benchmark clean
+
+help:
+	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
+	@echo "make test      install, train if needed, run every test"
+	@echo "make train     (re)train the model if the data or config changed"
+	@echo "make validate  check the training data and the clinical knowledge files"
+	@echo "make evaluate  NLU, story and triage scores in reports/"
+	@echo "make shell     talk to the bot in the terminal"
+	@echo "make benchmark time the triage engine"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' || \
+	  { echo "Python 3.10 is required (Rasa 3.6): found $$($(PYTHON) --version 2>&1) at $(PYTHON)."; \
+	    echo "Install it (pyenv install 3.10) or run: make PYTHON=/path/to/python3.10 ..."; exit 1; }
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version) and installing requirements.txt"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip wheel
+	@$(BIN)/pip install --progress-bar off -r requirements.txt | grep -v '^Requirement already satisfied' || true
+	@$(BIN)/pip check
+	@rm -f $(VENV)/.installed-* && touch $@
+
+model: $(MODEL)
+train: $(MODEL)
+
+$(MODEL): | $(STAMP)
+	@mkdir -p models
+	@if [ -f "$(MODEL_CACHE)/$(MODEL_NAME).tar.gz" ]; then \
+	  echo "==> using the cached model $(MODEL_CACHE)/$(MODEL_NAME).tar.gz (same data, config and versions)"; \
+	  cp "$(MODEL_CACHE)/$(MODEL_NAME).tar.gz" $@; \
+	else \
+	  echo "==> training $(MODEL_NAME) (the data or config changed)"; \
+	  $(BIN)/rasa train --fixed-model-name $(MODEL_NAME) --out models && \
+	  mkdir -p "$(MODEL_CACHE)" && cp $@ "$(MODEL_CACHE)/"; \
+	fi
+
+run: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot run --model $(MODEL)
+
+validate: $(STAMP)
+	@echo "==> checking the clinical knowledge files"
+	@$(BIN)/python -m bot validate
+	@echo "==> rasa data validate"
+	@$(BIN)/rasa data validate --fail-on-warnings --quiet
+
+test: $(STAMP) $(MODEL) validate
+	@echo "==> pytest (model $(MODEL))"
+	@HSG_MODEL=$(MODEL) $(BIN)/python -m pytest -p no:cacheprovider
+	@echo "==> story tests (rasa test core --fail-on-prediction-errors)"
+	@$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories --no-plot
+
+shell: $(STAMP) $(MODEL)
+	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml
+
+benchmark: $(STAMP)
+	@$(BIN)/python -m bot.tools.benchmark
+
+clean:
+	rm -rf results reports .rasa

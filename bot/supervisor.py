@@ -1,0 +1,129 @@
+"""`python -m bot run`: start every process of the embedded deployment, report, stop them together.
+
+Processes: the Rasa action server (port 5055), the Rasa server with REST and socket.io (5005), the
+web app with the patients' chat page and the nurses' dashboard (8080), and, when a Telegram token
+is set, the Telegram gateway and the staff-alert relay. Ctrl-C or SIGTERM stops them all.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Service:
+    name: str
+    argv: List[str]
+    health_url: Optional[str] = None
+    env: Dict[str, str] = field(default_factory=dict)
+    proc: Optional[subprocess.Popen] = None
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return 200 <= r.status < 300
+    except Exception:
+        return False
+
+
+def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080,
+             endpoints: str = "endpoints.yml") -> List[Service]:
+    out = [
+        Service("action server", [_bin("rasa"), "run", "actions", "--port", str(action_port),
+                                  "--actions", "actions"],
+                health_url=f"http://127.0.0.1:{action_port}/health"),
+        Service("rasa", [_bin("rasa"), "run", "--model", model, "--enable-api", "--cors", "*",
+                         "--port", str(rasa_port), "--endpoints", endpoints,
+                         "--credentials", "credentials.yml"],
+                health_url=f"http://127.0.0.1:{rasa_port}/status"),
+    ]
+    web = ROOT / "bot" / "web"
+    if web.is_dir():
+        out.append(Service("web", [sys.executable, "-m", "bot", "web", "--port", str(web_port),
+                                   "--rasa-url", f"http://localhost:{rasa_port}"],
+                           health_url=f"http://127.0.0.1:{web_port}/healthz"))
+    if os.environ.get("TELEGRAM_BOT_TOKEN") and (ROOT / "bot" / "channels" / "telegram").is_dir():
+        out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
+                                        "--rasa-url", f"http://localhost:{rasa_port}"]))
+    return out
+
+
+def run(model: str, wait_seconds: float = 300) -> int:
+    if not Path(model).exists():
+        print(f"model {model} not found: run `make train`", file=sys.stderr)
+        return 2
+    (ROOT / "var").mkdir(exist_ok=True)
+    procs = services(model)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nstopping...", flush=True)
+        for s in procs:
+            if s.proc and s.proc.poll() is None:
+                s.proc.terminate()
+        deadline = time.time() + 15
+        for s in procs:
+            if s.proc:
+                try:
+                    s.proc.wait(timeout=max(0.1, deadline - time.time()))
+                except subprocess.TimeoutExpired:
+                    s.proc.kill()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    for s in procs:
+        print(f"starting {s.name}: {' '.join(s.argv[:3])} ...", flush=True)
+        s.proc = subprocess.Popen(s.argv, cwd=ROOT, env={**env, **s.env})
+
+    start = time.time()
+    pending = [s for s in procs if s.health_url]
+    while pending and not stopping and time.time() - start < wait_seconds:
+        for s in list(pending):
+            if s.proc.poll() is not None:
+                print(f"{s.name} exited with status {s.proc.returncode}", file=sys.stderr)
+                stop()
+                return 1
+            if _healthy(s.health_url):
+                print(f"{s.name} is up ({s.health_url})", flush=True)
+                pending.remove(s)
+        time.sleep(1)
+    if pending and not stopping:
+        print("timed out waiting for: " + ", ".join(s.name for s in pending), file=sys.stderr)
+        stop()
+        return 1
+    if not stopping:
+        print("\nThe HSG aftercare assistant is running.", flush=True)
+        if any(s.name == "web" for s in procs):
+            print("  Patients' chat page:  http://localhost:8080/", flush=True)
+            print("  Nurses' dashboard:    http://localhost:8080/staff/", flush=True)
+        print("  REST:   curl -s localhost:5005/webhooks/rest/webhook "
+              "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'", flush=True)
+        print("  Stop with Ctrl-C.", flush=True)
+    while not stopping:
+        for s in procs:
+            if s.proc.poll() is not None:
+                print(f"{s.name} exited with status {s.proc.returncode}; stopping the rest", file=sys.stderr)
+                stop()
+                return 1
+        time.sleep(1)
+    return 0
