@@ -38,7 +38,7 @@ $(STAMP): requirements.txt
 	    echo "Install it (pyenv install 3.10) or run: make PYTHON=/path/to/python3.10 ..."; exit 1; }
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version) and installing requirements.txt"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --upgrade pip wheel
+	@$(BIN)/pip install --quiet --upgrade pip
 	@$(BIN)/pip install --progress-bar off -r requirements.txt | grep -v '^Requirement already satisfied' || true
 	@$(BIN)/pip check
 	@rm -f $(VENV)/.installed-* && touch $@

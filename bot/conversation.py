@@ -1,36 +1,32 @@
-"""What the assistant says after a symptom message, as plain data (no Rasa import).
+"""What the assistant says in a symptom turn, as plain data (no Rasa import).
 
 `assess` asks the triage engine about the patient's message in the light of what the
-conversation already holds; `compose` turns the decision into the reply: response names from the
-domain with their values, the machine-readable payload, the follow-up question (at most one per
-turn, never the same twice) and the updated memory. The Rasa action only moves these in and out.
+conversation already holds; `compose` turns the decision into the reply: the lines from
+bot/replies.yml with the clinic's details filled in, the machine-readable payload, at most one
+follow-up question (never the same one twice) and the updated memory. The Rasa action only moves
+these in and out of the tracker.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
 
+import yaml
+
+from bot import settings
 from bot.triage import RANK, Context, Decision, Finding, engine, more_urgent
 
-# Follow-up questions, in the order they are asked, and the response that asks each.
-QUESTIONS = {
-    "pads_per_hour": "utter_ask_pads_per_hour",
-    "pain_score": "utter_ask_pain_score",
-    "painkillers_help": "utter_ask_painkillers_help",
-    "temperature": "utter_ask_temperature",
-    "days_since_procedure": "utter_ask_days_since_procedure",
-}
+REPLIES_FILE = Path(__file__).with_name("replies.yml")
+QUESTION_ORDER = ("pads_per_hour", "pain_score", "painkillers_help", "temperature", "days_since_procedure")
 MAX_REMEMBERED = 30          # findings kept in the conversation memory
-ADVICE_FOR = {               # concept -> advice response for expected effects
-    "cramping": "utter_advice_cramping",
-    "one_sided_pain": "utter_advice_cramping",
-    "discharge": "utter_advice_discharge",
-    "light_bleeding": "utter_advice_bleeding",
-    "dizziness": "utter_advice_dizziness",
-    "nausea": "utter_advice_nausea",
-    "tiredness": "utter_advice_tiredness",
-    "temperature_reading": "utter_advice_temperature_normal",
-}
+
+
+@lru_cache(maxsize=1)
+def replies() -> Dict[str, Any]:
+    with open(REPLIES_FILE, encoding="utf-8") as f:
+        return yaml.safe_load(f)
 
 
 @dataclass
@@ -50,15 +46,15 @@ class Memory:
 
 
 @dataclass
-class Utterance:
-    response: str
-    values: Dict[str, Any] = field(default_factory=dict)
-    payload: Optional[Dict[str, Any]] = None
+class Line:
+    text: str
+    buttons: List[Tuple[str, str]] = field(default_factory=list)   # (title, payload sent back)
+    payload: Optional[Dict[str, Any]] = None                       # the machine-readable decision
 
 
 @dataclass
 class Reply:
-    utterances: List[Utterance]
+    lines: List[Line]
     memory: Memory
     decision: Decision
 
@@ -67,8 +63,12 @@ def assess(text: str, memory: Memory) -> Decision:
     return engine().triage(text, memory.context())
 
 
-def _summary(findings: List[Finding]) -> str:
-    parts = []
+def render(template: str, **values: Any) -> str:
+    return template.format(**{**settings.get().clinic.as_slots(), **values})
+
+
+def summary(findings: List[Finding]) -> str:
+    parts: List[str] = []
     for f in findings:
         label = f.name[0].lower() + f.name[1:]
         extra = []
@@ -80,24 +80,20 @@ def _summary(findings: List[Finding]) -> str:
             extra.append(f"{f.values['pads_per_hour']:g} pads an hour")
         if "duration_days" in f.values:
             extra.append(f"for {f.values['duration_days']:g} days")
-        parts.append(label + (f" ({', '.join(extra)})" if extra else ""))
-    seen = []
-    for p in parts:
-        if p not in seen:
-            seen.append(p)
-    return "; ".join(seen)
+        part = label + (f" ({', '.join(extra)})" if extra else "")
+        if part not in parts:
+            parts.append(part)
+    return "; ".join(parts)
 
 
 def payload(decision: Decision, escalation_id: Optional[str]) -> Dict[str, Any]:
-    findings = []
-    for f in decision.findings:
-        findings.append({
-            "concept": f.concept, "name": f.name, "text": f.text, "level": f.level,
-            "negated": f.negated, "hypothetical": f.hypothetical,
-            "other_experiencer": f.other_experiencer, "proxy": f.proxy, "counts": f.counts,
-            "from_earlier": f.from_earlier,
-            "values": {k: v for k, v in f.values.items() if not k.startswith("_")},
-        })
+    findings = [{
+        "concept": f.concept, "name": f.name, "text": f.text, "level": f.level,
+        "negated": f.negated, "hypothetical": f.hypothetical,
+        "other_experiencer": f.other_experiencer, "proxy": f.proxy, "counts": f.counts,
+        "from_earlier": f.from_earlier,
+        "values": {k: v for k, v in f.values.items() if not k.startswith("_")},
+    } for f in decision.findings]
     return {"triage": {"level": decision.level, "findings": findings, "reasons": decision.reasons,
                        "escalation_id": escalation_id}}
 
@@ -120,63 +116,81 @@ def _remember(memory: Memory, decision: Decision) -> Memory:
 
 
 def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
-            escalation_id: Optional[str] = None, staff_alerted: bool = False) -> Reply:
+            escalation_ref: Optional[str] = None) -> Reply:
+    """The reply to a symptom turn. escalation_ref: set when the clinic's nurses were alerted."""
+    r = replies()
     new_memory = _remember(memory, decision)
     active = [f for f in decision.findings if f.counts and RANK[f.level] > RANK["info"]]
     top = [f for f in active if f.level == decision.level] or active
-    values = {"summary": _summary(top), "all_findings": _summary(active)}
-    data = payload(decision, escalation_id)
-    out: List[Utterance] = []
+    values = {"summary": summary(top), "escalation_ref": escalation_ref or ""}
+    data = payload(decision, escalation_ref)
     level = decision.level
+    lines: List[Line] = []
+
+    def say(template: str, with_payload: bool = False) -> None:
+        lines.append(Line(render(template, **values), payload=data if with_payload else None))
 
     if level == "emergency":
-        out.append(Utterance("utter_triage_emergency", values, data))
-        out.append(Utterance("utter_safety_net_emergency"))
+        say(r["triage"]["emergency"], True)
+        say(r["safety_net"]["emergency"])
     elif level == "urgent":
-        values["staff_line"] = "staff_alerted" if staff_alerted else "no_staff"
-        out.append(Utterance("utter_triage_urgent_alerted" if staff_alerted else "utter_triage_urgent",
-                             values, data))
-        out.append(Utterance("utter_safety_net_urgent"))
+        say(r["triage"]["urgent_staff_alerted" if escalation_ref else "urgent"], True)
+        say(r["safety_net"]["urgent"])
     elif level == "routine":
-        out.append(Utterance("utter_triage_routine", values, data))
-        out.append(Utterance("utter_safety_net"))
+        say(r["triage"]["routine"], True)
+        say(r["safety_net"]["default"])
     elif level == "self_care":
-        out.append(Utterance("utter_triage_self_care", values, data))
-        advice = []
+        say(r["triage"]["self_care"], True)
+        seen = set()
         for f in active:
-            name = ADVICE_FOR.get(f.concept)
-            if name and name not in advice:
-                advice.append(name)
-        out.extend(Utterance(a) for a in advice)
-        out.append(Utterance("utter_safety_net"))
+            advice = r["advice"].get(f.concept)
+            if advice and advice not in seen:
+                seen.add(advice)
+                say(advice)
+        say(r["safety_net"]["default"])
     else:
-        negated = [f for f in decision.findings if f.negated]
         if "the message may not be in English" in decision.notes:
-            out.append(Utterance("utter_not_english", {}, data))
-        elif negated and not active:
-            out.append(Utterance("utter_triage_none_reported", {}, data))
+            say(r["triage"]["not_english"], True)
+        elif any(f.negated for f in decision.findings):
+            say(r["triage"]["none_reported"], True)
         elif memory.expecting and intent in ("dont_know", "deny"):
-            out.append(Utterance("utter_ok_not_known", {}, data))
+            say(r["triage"]["ok_not_known"], True)
+        elif memory.expecting and intent in ("inform", "affirm"):
+            say(r["triage"]["thanks_for_answer"], True)
         else:
-            out.append(Utterance("utter_no_symptom_found", {}, data))
-        out.append(Utterance("utter_safety_net"))
+            say(r["triage"]["not_understood"], True)
+        say(r["safety_net"]["default"])
+    if any(n.startswith("truncated") for n in decision.notes):
+        say(r["triage"]["too_long"])
 
-    question = _next_question(decision, new_memory)
+    question = next_question(decision, new_memory)
     if question:
-        out.append(Utterance(QUESTIONS[question]))
+        q = r["questions"][question]
+        lines.append(Line(render(q["text"], **values), buttons=[tuple(b) for b in q.get("buttons", [])]))
         new_memory.expecting = question
         new_memory.asked.append(question)
-    return Reply(out, new_memory, decision)
+    return Reply(lines, new_memory, decision)
 
 
-def _next_question(decision: Decision, memory: Memory) -> Optional[str]:
+def next_question(decision: Decision, memory: Memory) -> Optional[str]:
+    """The one fact worth asking now: it could change the level and was not asked before."""
     if RANK[decision.level] >= RANK["emergency"]:
         return None
-    for fact in decision.missing:
-        if fact in QUESTIONS and fact not in memory.asked:
-            if fact == "days_since_procedure" and memory.days_since_procedure is not None:
-                continue
-            if RANK[decision.level] >= RANK["urgent"] and fact != "temperature":
-                continue
-            return fact
+    for fact in sorted(decision.missing, key=lambda f: QUESTION_ORDER.index(f) if f in QUESTION_ORDER else 99):
+        if fact not in QUESTION_ORDER or fact in memory.asked:
+            continue
+        if fact == "days_since_procedure" and memory.days_since_procedure is not None:
+            continue
+        if RANK[decision.level] >= RANK["urgent"] and fact != "temperature":
+            continue
+        return fact
     return None
+
+
+def fallback_lines() -> List[Line]:
+    r = replies()
+    return [Line(render(r["triage"]["fallback"])), Line(render(r["safety_net"]["default"]))]
+
+
+def engine_error_lines() -> List[Line]:
+    return [Line(render(replies()["triage"]["engine_error"]))]

@@ -96,6 +96,12 @@ class Decider:
                 value_mentions.append(m)
 
         current = [f for f in findings if f.counts]
+        present = {f.concept for f in current}
+        for f in list(current):
+            explained_by = [c for c in self.k.concepts[f.concept].yields_to if c in present]
+            if explained_by:
+                f.values["read_as_part_of"] = explained_by[0]
+                current.remove(f)
         earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
                    for f in context.earlier_findings]
         for f in earlier:
@@ -144,9 +150,15 @@ class Decider:
                 f.values[key] = best.value.value
 
         # -- durations and days since the test
-        days_since = [m.value.value for m in value_mentions if m.value.kind == "days_since_procedure"]
+        day_mentions = [m for m in value_mentions if m.value.kind == "days_since_procedure"]
+        days_since = [m.value.value for m in day_mentions]
         if days_since:
             values.days_since_procedure = max(days_since)
+        for f in current:
+            # "Day 1: cramps. Day 2: spotting" -- a day said in the finding's own sentence wins
+            own = [m.value.value for m in day_mentions if m.sentence == f.values.get("_sentence")]
+            if own:
+                f.values["day_after_test"] = max(own)
         durations = [m for m in value_mentions if m.value.kind == "duration_days"]
         if durations:
             values.duration_days = max(m.value.value for m in durations)
@@ -161,6 +173,16 @@ class Decider:
                 if durations:
                     f.values["duration_days"] = max(m.value.value for m in durations)
             revisited += lasting
+
+        # -- severity or worsening said apart from the symptom ("today they're way worse")
+        for category, _sentence in ex.dangling:
+            targets = [f for f in current if category in self.k.concepts[f.concept].escalates_when]
+            if not targets and not current:
+                targets = [f for f in earlier if category in self.k.concepts[f.concept].escalates_when]
+                revisited += targets
+            for f in targets:
+                if category not in f.modifiers:
+                    f.modifiers.append(category)
 
         # -- painkillers answer
         if context.expecting == "painkillers_help" and not current:
@@ -178,6 +200,9 @@ class Decider:
         for f in findings:
             if not f.counts:
                 f.level, f.reason = "info", self._not_counted_reason(f)
+            elif "read_as_part_of" in f.values:
+                f.level = "info"
+                f.reason = f"read as part of {self.k.concepts[f.values['read_as_part_of']].name.lower()}"
 
         level = "info"
         for f in active:
@@ -234,8 +259,11 @@ class Decider:
                 if concept.escalates_to:
                     f.values["counts_as"] = concept.escalates_to
             else:
-                elapsed = max([x for x in (f.values.get("duration_days"), values.days_since_procedure)
-                               if x is not None], default=None)
+                if "day_after_test" in f.values:
+                    known = (f.values.get("duration_days"), f.values["day_after_test"])
+                else:
+                    known = (f.values.get("duration_days"), values.days_since_procedure)
+                elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
                 if elapsed is not None and window is not None and elapsed > window:
                     level = "routine"
@@ -249,9 +277,16 @@ class Decider:
                         reason += f" ({_fmt(pads)} pads an hour)"
         elif concept.klass == "warning_sign":
             reason = "warning sign"
-            if concept.defers_to_reading and temps and not fever_readings:
-                level = "self_care"
+            reading = concept.defers_to_reading
+            pads = f.values.get("pads_per_hour")
+            if reading and reading[0] == "temperature" and temps and not fever_readings:
+                level = reading[1]
                 reason = f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading"
+            elif (reading and reading[0] == "pads_per_hour" and pads is not None
+                  and pads < float(self.t["heavy_bleeding_pads_per_hour"])):
+                level = reading[1]
+                reason = (f"more bleeding than expected, but {_fmt(pads)} pads an hour is under the heavy "
+                          f"bleeding threshold of {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour")
             elif f.concept in FEVER_CONCEPTS and fever_readings:
                 reason = f"warning sign: temperature {fever_readings[0].text}, at or above {self._threshold_text()}"
             elif f.concept in FEVER_CONCEPTS and temps:

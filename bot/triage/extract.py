@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 if not Doc.has_extension("triage_targets"):
     Doc.set_extension("triage_targets", default=None)
+if not Doc.has_extension("dangling_cues"):
+    Doc.set_extension("dangling_cues", default=())
+
+DANGLING_CATEGORIES = ("SEVERE", "WORSENING")
 
 
 @dataclass
@@ -52,6 +56,8 @@ class Mention:
 @dataclass
 class Extraction:
     mentions: List[Mention]
+    # Severity / worsening cues that modified no symptom ("today they're way worse"), by sentence.
+    dangling: List[Tuple[str, int]]
     english_ratio: float             # share of words that are English (or known to the knowledge files)
     words: int
 
@@ -77,6 +83,7 @@ class TargetAwareConText(ConText):
             graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
         graph.update_scopes()
         graph.apply_modifiers()
+        doc._.dangling_cues = [m for m in graph.modifiers if m.num_targets == 0]
         for target, modifier in graph.edges:
             target._.modifiers += (modifier,)
         doc._.context_graph = graph
@@ -100,9 +107,11 @@ class Extractor:
                 for pattern in compiler.compile(phrasing):
                     rules.append(TargetRule(literal=phrasing, category=concept.id, pattern=pattern))
         self.matcher.add(rules)
-        self._urgency = {cid: RANK[CLASS_LEVEL[c.klass]] for cid, c in knowledge.concepts.items()}
+        self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
+                         for cid, c in knowledge.concepts.items()}
 
-        symptom_words = set(vocabulary)
+        symptom_words = {w for c in knowledge.concepts.values() if c.klass != "not_a_symptom"
+                         for p in c.phrasings for w in compiler.vocabulary(p)}
         self.context = TargetAwareConText(self.nlp, rules=None, span_attrs=None,
                                           prune_on_target_overlap=True, input_span_type="ents")
         context_rules = []
@@ -140,6 +149,7 @@ class Extractor:
     def extract(self, text: str, expecting: Optional[str] = None,
                 today: Optional[_dt.date] = None) -> Extraction:
         mentions: List[Mention] = []
+        dangling: List[Tuple[str, int]] = []
         sentence_base = 0
         english = words = 0
         for offset, piece in segments(text):
@@ -162,6 +172,10 @@ class Extractor:
             doc._.triage_targets = targets + [s for s, _ in value_spans]
             self.context(doc, targets="triage_targets")
 
+            for mod in doc._.dangling_cues:
+                # one-word intensifiers ("really") mean nothing without a symptom next to them
+                if mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1:
+                    dangling.append((mod.category.lower(), sentence_of.get(mod.modifier_span[0], sentence_base)))
             for span in targets:
                 mentions.append(Mention(
                     concept=span.label_, start=offset + span.start_char, end=offset + span.end_char,
@@ -184,10 +198,11 @@ class Extractor:
                         english += 1
             sentence_base += max(1, n_sents)
         mentions.sort(key=lambda m: (m.start, m.end))
-        return Extraction(mentions=mentions, english_ratio=(english / words) if words else 1.0, words=words)
+        return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0, words=words)
 
     def _targets(self, doc: Doc):
-        """Concept spans; overlaps resolved longest first, then the more urgent concept."""
+        """Concept spans; overlaps resolved longest first, then words listed as not a symptom
+        (an idiom is written to pre-empt the symptom word inside it), then the more urgent."""
         matches = self.matcher(doc)
         candidates = []
         for match_id, start, end in matches:

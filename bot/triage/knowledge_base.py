@@ -45,7 +45,8 @@ class Concept:
     normal_window_days: Optional[float] = None
     escalates_when: Tuple[str, ...] = ()
     escalates_to: Optional[str] = None
-    defers_to_reading: bool = False
+    defers_to_reading: Optional[Tuple[str, str]] = None     # (value kind, level below threshold)
+    yields_to: Tuple[str, ...] = ()
     source: str = ""
 
     @property
@@ -102,6 +103,16 @@ def _tuple_of_str(value, where: str) -> Tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _reading_rule(raw, where: str) -> Optional[Tuple[str, str]]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("value") not in ("temperature", "pads_per_hour") \
+            or raw.get("below_threshold") not in CLASS_LEVEL.values():
+        raise KnowledgeError(f"{where}: defers_to_reading needs value (temperature or pads_per_hour) "
+                             f"and below_threshold (a level)")
+    return raw["value"], raw["below_threshold"]
+
+
 def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     concepts_doc = _load_yaml("concepts.yml", directory)
     context_doc = _load_yaml("context.yml", directory)
@@ -136,13 +147,17 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             id=cid, name=str(raw.get("name") or cid), klass=klass, phrasings=phrasings,
             normal_window_days=float(window) if window is not None else None,
             escalates_when=escalates, escalates_to=raw.get("escalates_to"),
-            defers_to_reading=bool(raw.get("defers_to_reading")),
+            defers_to_reading=_reading_rule(raw.get("defers_to_reading"), where),
+            yields_to=_tuple_of_str(raw.get("yields_to") or [], f"{where}.yields_to"),
             source=str(raw.get("source") or ""),
         )
 
     for concept in concepts.values():
         if concept.escalates_to and concept.escalates_to not in concepts:
             raise KnowledgeError(f"concept {concept.id}: escalates_to unknown concept {concept.escalates_to!r}")
+        unknown = [c for c in concept.yields_to if c not in concepts]
+        if unknown:
+            raise KnowledgeError(f"concept {concept.id}: yields_to unknown concepts {unknown}")
 
     combinations = []
     for raw in concepts_doc.get("combinations") or []:

@@ -22,6 +22,9 @@ GAP_MAX = 3
 GAP_STOP = ["not", "no", "never", "nothing", "without", "none", "nor", "neither", "but", "however",
             "although", "though", "except", ".", "!", "?", ";", ":", "if", "whether", "until"]
 
+# Word forms a spelling corrector should know for a prefix such as dizz* or vomit*.
+PREFIX_SUFFIXES = ("", "s", "es", "ed", "ing", "y", "ier", "iness", "ness", "ish", "ion", "ions", "ly")
+
 Spec = Dict[str, object]
 Option = List[Spec]            # a sequence of token specs
 
@@ -34,6 +37,8 @@ def _split_items(text: str) -> List[str]:
     """Split on spaces outside parentheses and braces."""
     items, depth, current = [], 0, []
     for ch in text.strip():
+        if ch == "(" and depth > 0 and "(" in "".join(current):
+            raise PhrasingError(f"brackets inside brackets in {text!r}: write two phrasings instead")
         if ch in "({":
             depth += 1
         elif ch in ")}":
@@ -138,7 +143,7 @@ class PhrasingCompiler:
                 for w in alt.split():
                     if w.endswith("*"):
                         stem = w[:-1].lower()
-                        words.extend([stem, stem + "s", stem + "ing", stem + "ed", stem + "y"])
+                        words.extend(stem + suffix for suffix in PREFIX_SUFFIXES)
                     elif w != "...":
                         words.extend(self._word_norms(w))
         return words

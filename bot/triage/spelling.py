@@ -15,6 +15,7 @@ from wordfreq import zipf_frequency
 
 RARE_ZIPF = 3.0
 MIN_LENGTH = 4
+MAX_LENGTH = 20      # longer "words" are not misspellings (and would be costly to look up)
 
 
 def _deletes(word: str, max_edits: int) -> Set[str]:
@@ -62,7 +63,7 @@ class SpellingCorrector:
 
     def _correct(self, word: str) -> Optional[str]:
         """The knowledge word this is a misspelling of, or None."""
-        if (len(word) < MIN_LENGTH or not word.isalpha() or word in self.vocabulary
+        if (not MIN_LENGTH <= len(word) <= MAX_LENGTH or not word.isalpha() or word in self.vocabulary
                 or word in self.never_correct or zipf_frequency(word, "en") >= RARE_ZIPF):
             return None
         max_edits = _max_edits(word)

@@ -13,6 +13,7 @@ from typing import List, Tuple
 MAX_CHARS = 20_000          # longer messages are cut (and the decision notes it)
 SEGMENT_CHARS = 600         # analysed piece by piece so the work stays linear in the length
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011\u2012\u2013](?=[^\W\d_])")
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
                          "\u00b4": "'", "`": "'", "\r": "\n", "\t": " ", "\u00a0": " "})
@@ -26,6 +27,7 @@ def clean(text: str) -> Tuple[str, List[str]]:
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
         notes.append(f"truncated to the first {MAX_CHARS} characters")
+    text = _ANSI_ESCAPE.sub(lambda m: " " * len(m.group(0)), text)
     chars = []
     for ch in text.translate(_QUOTES):
         cat = unicodedata.category(ch)

@@ -21,12 +21,35 @@ NUMBER_WORDS: Dict[str, float] = {
 }
 _WORDS = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
 QTY = rf"(?:\d+(?:[.,]\d+)?|{_WORDS})"
+ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+            "ninth": 9, "tenth": 10}
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1 / 1440,
              "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
              "day": 1, "days": 1, "dys": 1, "dyas": 1, "dayz": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
              "wk": 7, "wks": 7, "fortnight": 14, "month": 30, "months": 30}
 PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
+
+
+_UNITS = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+          "seven": 7, "eight": 8, "nine": 9}
+_TENS = {"thirty": 30, "forty": 40, "ninety": 90}
+_U = "|".join(_UNITS)
+# Temperatures written in words: "thirty eight point two", "a hundred and one", "ninety nine point five".
+SPELLED_TEMPERATURE = re.compile(
+    rf"\b(?:(?P<hundred>(?:a|one)\s+)?hundred(?:\s+and)?\s+(?P<hu>{_U})"
+    rf"|(?P<tens>thirty|forty|ninety)[\s-]+(?P<tu>{_U}))"
+    rf"(?:\s+(?:point|dot)\s+(?P<dec>{_U}))?\b")
+
+
+def spelled_temperature(m: re.Match) -> float:
+    if m.group("hu"):
+        value = 100 + _UNITS[m.group("hu")]
+    else:
+        value = _TENS[m.group("tens")] + _UNITS[m.group("tu")]
+    if m.group("dec"):
+        value += _UNITS[m.group("dec")] / 10
+    return float(value)
 
 
 def number(text: str) -> Optional[float]:
@@ -82,6 +105,7 @@ class ValueReader:
             re.compile(r"(?<![\d.,/])(?P<n>(?:3[4-9]|4[0-3])[.,]\d{1,2}|(?:9[3-9]|1[01]\d)\.\d{1,2})(?![\d/])"
                        + not_other_unit),
         ]
+        self._temp_cue_before = re.compile(rf"\b(?:{t_cues})\b[^\d.!?;]*$")
         self._temp_bare = re.compile(r"(?<![\d.,/])(?P<n>\d{2,3}(?:[.,]\d{1,2})?)(?![\d/])" + not_other_unit)
         pnum = r"(?P<n>10|[0-9](?:\.5)?|zero|one|two|three|four|five|six|seven|eight|nine|ten)"
         self._pain = [
@@ -100,12 +124,15 @@ class ValueReader:
             ("every", re.compile(rf"{PADS}\s+(?:\w+\s+){{0,2}}?(?:every|each)\s+{tail}")),
             # "every hour I need a new pad"
             ("every", re.compile(rf"\b(?:every|each)\s+{tail}\s*(?:\w+\s+){{0,4}}?{PADS}")),
+            # "a pad lasts me 2 hours", "one pad lasts about 3 hrs"
+            ("lasts", re.compile(rf"\b(?P<n>{QTY})\s+{PADS}\s+(?:only\s+)?(?:lasts?|lasting|is\s+lasting)\s+(?:me\s+)?(?:about\s+|around\s+|maybe\s+)?{tail}")),
         ]
         self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
         dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
         self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
-        self._day_n = re.compile(rf"\bday\s+(?P<n>\d{{1,2}}|{_WORDS})\b")
+        self._day_n = re.compile(rf"\bday\s+(?P<n>\d{{1,2}}|{_WORDS})\b|\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)\s+day\b|"
+                                 r"\b(?P<o>second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\s+day\b")
         self._since = re.compile(r"\b(?:since|from)\s+(?P<when>yesterday|last\s+night|this\s+morning|today|"
                                  r"the\s+weekend|the\s+day\s+before\s+yesterday|last\s+week|"
                                  + "|".join(WEEKDAYS) + r")\b")
@@ -144,6 +171,15 @@ class ValueReader:
 
     def _temperatures(self, low: str, expecting: bool) -> List[ValueMention]:
         out: List[ValueMention] = []
+        for m in SPELLED_TEMPERATURE.finditer(low):
+            value = spelled_temperature(m)
+            cued = self._temp_cue_before.search(low[max(0, m.start() - 30):m.start()]) or re.match(
+                r"\s*(?:degrees?|°)", low[m.end():]) or m.group("dec") or expecting
+            unit = "C" if self.c_range[0] <= value <= self.c_range[1] else (
+                "F" if self.f_range[0] <= value <= self.f_range[1] else None)
+            if cued and unit:
+                out.append(ValueMention("temperature", value, m.start(), m.end(),
+                                        f"{value:g} {'°C' if unit == 'C' else '°F'}", unit))
         patterns = list(self._temp) + ([self._temp_bare] if expecting else [])
         for i, pat in enumerate(patterns):
             for m in pat.finditer(low):
@@ -221,7 +257,7 @@ class ValueReader:
             add(UNIT_DAYS[m.group("u")], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
         for m in self._day_n.finditer(low):
-            n = number(m.group("n"))
+            n = ORDINALS[m.group("o")] if m.group("o") else number(m.group("n") or m.group("d"))
             if n is not None:
                 add(n, m.start(), m.end(), True)
         for m in self._since.finditer(low):

@@ -39,8 +39,8 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, NamedTuple, Optional, Union
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, NamedTuple, Optional, Union
 
 import aiohttp
 from aiohttp import web
@@ -501,6 +501,7 @@ class TelegramEmulator:
             self._blocked_chats: set[int] = set()
             self._webhook: JSON = {}
             self._webhook_last_error: Optional[tuple[int, str]] = None
+            self._auto_delivery_active = False
             self._deliveries: list[WebhookDelivery] = []
             self._files: dict[str, JSON] = {}  # file_id -> {file json + "content"}
             self._file_paths: dict[str, str] = {}  # file_path -> file_id
@@ -1033,11 +1034,11 @@ class TelegramEmulator:
             }
             self._webhook_last_error = None
             self._poll_generation += 1  # a running long poll is ended by a webhook
-            pending = bool(self._pending)
+            kick = self._claim_auto_delivery()
             self._changed()
         self._wake_pollers_in_loop()
-        if pending and self.webhook_auto_deliver:
-            self._spawn(self._deliver_pending())
+        if kick:
+            self._spawn(self._deliver_pending(auto=True))
         return _WithDescription(True, "Webhook was set")
 
     def _m_delete_webhook(self, params: JSON) -> _WithDescription:
@@ -1336,11 +1337,11 @@ class TelegramEmulator:
             self._next_update_id += 1
             self._pending.append(update)
             self._pushed.append(copy.deepcopy(update))
-            webhook_url = self._webhook.get("url")
+            kick = self._claim_auto_delivery()
             self._changed()
         self._notify_pollers()
-        if webhook_url and self.webhook_auto_deliver:
-            self._spawn(self._deliver_pending())
+        if kick:
+            self._spawn(self._deliver_pending(auto=True))
         return copy.deepcopy(update)
 
     def push_message(
@@ -1450,7 +1451,29 @@ class TelegramEmulator:
 
     # ------------------------------------------------------------------ webhook delivery
 
-    async def _deliver_pending(self) -> list[WebhookDelivery]:
+    def _claim_auto_delivery(self) -> bool:
+        """With the lock held: should the caller start an automatic delivery round?
+
+        At most one automatic round runs at a time; a push during a round is picked up by
+        that round, so every update is posted once per round, and a round stops at the
+        first failure (the failed update stays pending and is retried first by the next
+        round, i.e. on the next push, or by ``deliver_webhook()``)."""
+        if not (self.webhook_auto_deliver and self._webhook.get("url") and self._pending):
+            return False
+        if self._auto_delivery_active:
+            return False
+        self._auto_delivery_active = True
+        return True
+
+    async def _deliver_pending(self, auto: bool = False) -> list[WebhookDelivery]:
+        try:
+            return await self._deliver_pending_inner(auto)
+        finally:
+            if auto:
+                with self._lock:
+                    self._auto_delivery_active = False
+
+    async def _deliver_pending_inner(self, auto: bool) -> list[WebhookDelivery]:
         assert self._delivery_lock is not None
         results: list[WebhookDelivery] = []
         async with self._delivery_lock:
@@ -1471,8 +1494,10 @@ class TelegramEmulator:
                         None,
                     )
                     update = copy.deepcopy(update)
-                if not url or update is None:
-                    return results
+                    if not url or update is None:
+                        if auto:  # atomically with the check, so no push is missed
+                            self._auto_delivery_active = False
+                        return results
                 headers = {"Content-Type": "application/json"}
                 if secret:
                     headers["X-Telegram-Bot-Api-Secret-Token"] = secret
@@ -1505,6 +1530,8 @@ class TelegramEmulator:
                             else f"Connection failed: {error}"
                         )
                         self._webhook_last_error = (int(time.time()), message)
+                        if auto:  # the round ends here; a later push starts the next one
+                            self._auto_delivery_active = False
                     self._changed()
                 results.append(delivery)
                 if not delivery.ok:  # like Telegram, keep order: retry later, not past it

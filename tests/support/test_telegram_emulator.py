@@ -571,3 +571,59 @@ def test_stop_is_quick_with_a_pending_long_poll():
     assert not poller.is_alive() and not emulator.running
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+
+
+def test_manual_webhook_delivery_from_sync_code():
+    import http.server
+    import json
+
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.headers.get("X-Telegram-Bot-Api-Secret-Token"), json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    try:
+        with TelegramEmulator(webhook_auto_deliver=False) as emu:
+            url = f"http://127.0.0.1:{server.server_address[1]}/tg"
+            answer = httpx.post(f"{emu.api_url}/setWebhook", data={"url": url, "secret_token": "abc_123"})
+            assert answer.json() == {"ok": True, "result": True, "description": "Webhook was set"}
+            first = emu.push_message(5, "one")
+            second = emu.push_callback_query(5, first["message"]["message_id"], "cb-data")
+            time.sleep(0.1)
+            assert received == []  # manual mode: nothing is posted until deliver_webhook()
+            deliveries = emu.deliver_webhook()
+            assert emu.deliver_webhook() == []  # nothing left
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert [(d.update_id, d.status, d.secret_token) for d in deliveries] == [
+        (first["update_id"], 204, "abc_123"),
+        (second["update_id"], 204, "abc_123"),
+    ]
+    assert received == [("abc_123", first), ("abc_123", second)]
+    assert received[1][1]["callback_query"]["data"] == "cb-data"
+
+
+def test_concurrent_get_updates_conflict(emu):
+    async def main():
+        async with make_bot(emu) as first_bot, make_bot(emu) as second_bot:
+            waiting = asyncio.create_task(first_bot.get_updates(timeout=5))
+            await emu.wait_for_async("getUpdates")
+            newer = await second_bot.get_updates(timeout=0)
+            with pytest.raises(Conflict, match="(?i)terminated by other getUpdates request"):
+                await waiting
+            return newer
+
+    assert list(asyncio.run(main())) == []
+    assert [r.status for r in emu.call_log if r.method == "getUpdates"] == [409, 200]
