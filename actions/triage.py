@@ -14,6 +14,15 @@ from . import memory as slots
 log = logging.getLogger(__name__)
 
 
+def send(dispatcher: CollectingDispatcher, lines: List[conversation.Line]) -> None:
+    for line in lines:
+        buttons = [{"title": title, "payload": payload} for title, payload in line.buttons]
+        if line.payload is not None:
+            dispatcher.utter_message(text=line.text, buttons=buttons, json_message=line.payload)
+        else:
+            dispatcher.utter_message(text=line.text, buttons=buttons)
+
+
 class ActionTriage(Action):
     def name(self) -> Text:
         return "action_triage"
@@ -28,16 +37,12 @@ class ActionTriage(Action):
         except Exception:
             # Never silence: the patient gets the clinic's numbers even if the engine fails.
             log.exception("triage failed for conversation %s", tracker.sender_id)
-            dispatcher.utter_message(response="utter_triage_engine_error")
+            send(dispatcher, conversation.engine_error_lines())
             return []
         reply = conversation.compose(decision, memory, intent=intent)
         log.info("triage conversation=%s level=%s concepts=%s", tracker.sender_id, decision.level,
                  ",".join(sorted({f.concept for f in decision.findings if f.counts})))
-        for u in reply.utterances:
-            if u.payload is not None:
-                dispatcher.utter_message(response=u.response, json_message=u.payload, **u.values)
-            else:
-                dispatcher.utter_message(response=u.response, **u.values)
+        send(dispatcher, reply.lines)
         return slots.to_events(reply.memory)
 
 
@@ -49,6 +54,5 @@ class ActionFallback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
-        dispatcher.utter_message(response="utter_default")
-        dispatcher.utter_message(response="utter_safety_net")
+        send(dispatcher, conversation.fallback_lines())
         return []

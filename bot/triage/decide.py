@@ -349,8 +349,8 @@ class Decider:
                 want("pads_per_hour")
             if "pain_score" in concept.escalates_when and "pain_score" not in f.values:
                 want("pain_score")
-                if "not_relieved" in concept.escalates_when:
-                    want("painkillers_help")
+            if "not_relieved" in concept.escalates_when and "not_relieved" not in f.modifiers:
+                want("painkillers_help")
             if (concept.klass == "expected_effect" and "duration_days" not in f.values
                     and values.days_since_procedure is None):
                 want("days_since_procedure")
