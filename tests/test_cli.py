@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from support.paths import vignettes_dir
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,11 +59,10 @@ def test_validate_passes_on_the_shipped_knowledge():
     assert "knowledge files OK" in p.stdout
 
 
-@pytest.mark.skipif(not (ROOT.parent / "shared" / "vignettes" / "dev.jsonl").exists(),
-                    reason="the shared dev vignettes are not beside this checkout")
+@pytest.mark.skipif(vignettes_dir() is None, reason="the shared dev vignettes are not on this machine")
 def test_dev_vignettes_safety_gate(tmp_path):
     """Red-flag and emergency sensitivity 1.000 on the clinician's dev vignettes (scored, never copied)."""
-    vignettes = ROOT.parent / "shared" / "vignettes"
+    vignettes = vignettes_dir()
     pred = tmp_path / "pred.jsonl"
     p = run("triage", "--jsonl", str(vignettes / "dev.jsonl"))
     assert p.returncode == 0, p.stderr

@@ -21,6 +21,10 @@ NUMBER_WORDS: Dict[str, float] = {
 }
 _WORDS = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True))
 QTY = rf"(?:\d+(?:[.,]\d+)?|{_WORDS})"
+# A bare answer to "how many?" must be a real number: "a bit of discharge" is not one pad.
+_ANSWER_WORDS = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS if w not in ("a", "an", "no", "few", "couple")),
+                                key=len, reverse=True))
+ANSWER_QTY = rf"(?:\d+(?:[.,]\d+)?|{_ANSWER_WORDS})"
 ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10}
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -127,7 +131,7 @@ class ValueReader:
             # "a pad lasts me 2 hours", "one pad lasts about 3 hrs"
             ("lasts", re.compile(rf"\b(?P<n>{QTY})\s+{PADS}\s+(?:only\s+)?(?:lasts?|lasting|is\s+lasting)\s+(?:me\s+)?(?:about\s+|around\s+|maybe\s+)?{tail}")),
         ]
-        self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
+        self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{ANSWER_QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
         dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
         self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
@@ -268,7 +272,7 @@ class ValueReader:
                 if expecting or self._near_procedure(low, m.start(), m.end()):
                     add(self._days_back(m.group("when"), today), m.start(), m.end(), True)
         if expecting and not out:
-            m = re.search(rf"(?<![\d.,/])\b(?P<n>\d{{1,2}}|{_WORDS})\b", low)
+            m = re.search(rf"(?<![\d.,/])\b(?P<n>\d{{1,2}}|{_ANSWER_WORDS})\b", low)
             if m and number(m.group("n")) is not None:
                 add(number(m.group("n")), m.start(), m.end(), True)
         return out

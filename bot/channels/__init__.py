@@ -1,0 +1,1 @@
+"""Channels that carry patients' messages in and the assistant's answers out."""

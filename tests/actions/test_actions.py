@@ -1,0 +1,148 @@
+"""Custom actions, run with rasa_sdk's CollectingDispatcher and hand-made trackers."""
+import asyncio
+import re
+
+import pytest
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.session import ActionSessionStart
+from actions.triage import ActionFallback, ActionTriage
+from bot import settings
+from support.trackers import apply, make_tracker
+
+CLINIC = settings.get().clinic
+
+
+def run(action, tracker):
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return dispatcher.messages, events
+
+
+def texts(messages):
+    return [m.get("text") or "" for m in messages]
+
+
+def triage_payload(messages):
+    found = [m["custom"]["triage"] for m in messages if (m.get("custom") or {}).get("triage")]
+    assert len(found) == 1, messages
+    return found[0]
+
+
+def test_emergency_answer_puts_the_number_first():
+    messages, _ = run(ActionTriage(), make_tracker("my throat is closing up"))
+    assert texts(messages)[0].startswith(f"Call {CLINIC.emergency_number} now")
+    assert triage_payload(messages)["level"] == "emergency"
+
+
+def test_urgent_answer_gives_the_clinic_numbers_and_asks_for_a_reading():
+    messages, events = run(ActionTriage(), make_tracker("I feel really hot and shivery"))
+    first = texts(messages)[0]
+    assert CLINIC.phone in first and CLINIC.out_of_hours_phone in first
+    assert triage_payload(messages)["level"] == "urgent"
+    assert apply(events)["expecting"] == "temperature"
+    assert "temperature" in texts(messages)[-1].lower()
+
+
+def test_self_care_gives_advice_safety_net_and_one_question():
+    messages, events = run(ActionTriage(), make_tracker("I'm spotting a little"))
+    body = " ".join(texts(messages))
+    assert "common after-effect" in body
+    assert "pads rather than tampons" in body            # the bleeding advice
+    assert "Call the clinic now" in body                 # the safety net
+    slots = apply(events)
+    assert slots["expecting"] == "pads_per_hour" and slots["asked"] == ["pads_per_hour"]
+    assert messages[-1]["buttons"], "the pads question offers quick answers"
+
+
+def test_the_answer_to_a_follow_up_is_read_in_context():
+    _, events = run(ActionTriage(), make_tracker("I'm bleeding"))
+    slots = apply(events)
+    messages, events = run(ActionTriage(), make_tracker("3", intent="inform", slots=slots))
+    assert triage_payload(messages)["level"] == "urgent"
+    assert "3 pads an hour" in texts(messages)[0]
+
+
+def test_i_dont_know_skips_the_question_without_repeating_it():
+    _, events = run(ActionTriage(), make_tracker("cramping"))
+    slots = apply(events)
+    assert slots["expecting"] == "pain_score"
+    messages, events = run(ActionTriage(), make_tracker("no idea", intent="dont_know", slots=slots))
+    slots2 = apply(events, slots)
+    assert "don't need to know" in texts(messages)[0]
+    assert slots2["expecting"] != "pain_score" and slots2["asked"].count("pain_score") == 1
+
+
+def test_a_red_flag_while_a_question_is_pending_is_answered_at_once():
+    _, events = run(ActionTriage(), make_tracker("some cramps"))
+    slots = apply(events)
+    messages, _ = run(ActionTriage(), make_tracker("forget that, I just passed out", slots=slots))
+    assert triage_payload(messages)["level"] == "emergency"
+
+
+def test_the_day_of_the_test_is_remembered_for_later_messages():
+    _, events = run(ActionTriage(), make_tracker("had the hsg 4 days ago and I'm spotting"))
+    slots = apply(events)
+    assert slots["days_since_procedure"] == 4
+    messages, _ = run(ActionTriage(), make_tracker("still a bit of discharge", slots=slots))
+    assert triage_payload(messages)["level"] == "routine"
+
+
+def test_negated_symptoms_get_reassurance_and_the_safety_net():
+    messages, _ = run(ActionTriage(), make_tracker("no fever and no chills"))
+    assert triage_payload(messages)["level"] == "info"
+    assert "don't have the warning signs" in texts(messages)[0]
+    assert "Call the clinic now" in texts(messages)[-1]
+
+
+def test_no_symptom_recognised_is_never_a_silent_or_generic_answer():
+    messages, _ = run(ActionTriage(), make_tracker("I feel blergh"))
+    body = " ".join(texts(messages))
+    assert "describe it in other words" in body and CLINIC.emergency_number in body
+
+
+def test_engine_failure_still_gives_the_numbers(monkeypatch):
+    from bot import conversation
+
+    def boom(*a, **k):
+        raise RuntimeError("engine down")
+    monkeypatch.setattr(conversation, "assess", boom)
+    messages, events = run(ActionTriage(), make_tracker("I have a fever"))
+    assert events == []
+    assert CLINIC.phone in texts(messages)[0] and CLINIC.emergency_number in texts(messages)[0]
+
+
+def test_fallback_says_so_and_gives_the_safety_net():
+    messages, events = run(ActionFallback(), make_tracker("asdfgh", intent="nlu_fallback"))
+    assert events == []
+    assert "didn't understand" in texts(messages)[0]
+    assert CLINIC.emergency_number in texts(messages)[1]
+
+
+def test_session_start_loads_the_clinic_and_carries_memory_over():
+    tracker = make_tracker("", slots={"findings": [{"concept": "fever"}], "days_since_procedure": 2})
+    _, events = run(ActionSessionStart(), tracker)
+    assert events[0]["event"] == "session_started" and events[-1]["name"] == "action_listen"
+    slots = apply(events)
+    assert slots["clinic_phone"] == CLINIC.phone and slots["emergency_number"] == CLINIC.emergency_number
+    assert slots["findings"] == [{"concept": "fever"}] and slots["days_since_procedure"] == 2
+
+
+DIAGNOSIS = re.compile(r"(?<!if )(?<!whether )\byou (have|'ve got|are having) (an? )?(infection|ectopic|allerg|pelvic|sepsis|"
+                       r"anaphyla|haemorrhage|hemorrhage)|\bthis is (an? )?(infection|ectopic)|\bdiagnos", re.I)
+
+
+@pytest.mark.parametrize("text", [
+    "I've got a fever of 39 and the discharge smells", "positive pregnancy test and pain on my left side",
+    "hives all over after the dye", "I'm bleeding through a pad every half hour and feel dizzy",
+    "cramps 3/10", "burning when I wee", "my lips are tingling and swollen",
+])
+def test_no_answer_states_a_diagnosis_and_red_flags_give_the_number(text):
+    messages, _ = run(ActionTriage(), make_tracker(text))
+    body = " ".join(texts(messages))
+    assert not DIAGNOSIS.search(body), body
+    level = triage_payload(messages)["level"]
+    if level == "emergency":
+        assert texts(messages)[0].startswith(f"Call {CLINIC.emergency_number}")
+    if level == "urgent":
+        assert CLINIC.phone in texts(messages)[0]

@@ -1,0 +1,133 @@
+"""Shared fixtures: the live bot (trained model + Rasa server + action server) for end-to-end tests.
+
+`make test` trains the model and passes its path in HSG_MODEL; the servers run on free loopback
+ports with their own SQLite tracker store, so they never collide with a running `make run`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+from support.paths import vignettes_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+VIGNETTES = (vignettes_dir() or Path("/nonexistent")) / "dev.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _model() -> Path:
+    if os.environ.get("HSG_MODEL"):
+        path = ROOT / os.environ["HSG_MODEL"]
+        if not path.exists():
+            pytest.fail(f"HSG_MODEL={path} does not exist")
+        return path
+    models = sorted((ROOT / "models").glob("hsg-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        pytest.skip("no trained model: run `make test` (it trains one) or `make train`")
+    return models[-1]
+
+
+def wait_http(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except Exception:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@dataclass
+class Bot:
+    rasa_url: str
+    action_url: str
+    tmp: Path
+    env: dict
+
+    def send(self, sender: str, message: str, timeout: float = 60) -> List[dict]:
+        req = urllib.request.Request(f"{self.rasa_url}/webhooks/rest/webhook",
+                                     data=json.dumps({"sender": sender, "message": message}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.load(r)
+
+    @staticmethod
+    def triage(responses: List[dict]) -> Optional[dict]:
+        found = [r["custom"]["triage"] for r in responses if (r.get("custom") or {}).get("triage")]
+        assert len(found) <= 1, responses
+        return found[0] if found else None
+
+    @staticmethod
+    def new_sender() -> str:
+        return "test-" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def live_bot(tmp_path_factory):
+    model = _model()
+    tmp = tmp_path_factory.mktemp("bot")
+    rasa_port, action_port = free_port(), free_port()
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "HSG_DATA_DIR": str(tmp / "var")}
+    rasa = str(Path(sys.executable).parent / "rasa")
+    logs = [open(tmp / "actions.log", "w"), open(tmp / "rasa.log", "w")]
+    procs = [
+        subprocess.Popen([rasa, "run", "actions", "--port", str(action_port), "--actions", "actions"],
+                         cwd=ROOT, env=env, stdout=logs[0], stderr=subprocess.STDOUT),
+        subprocess.Popen([rasa, "run", "--model", str(model), "--port", str(rasa_port), "--enable-api",
+                          "--cors", "*", "--endpoints", str(endpoints), "--credentials",
+                          str(ROOT / "credentials.yml")],
+                         cwd=ROOT, env=env, stdout=logs[1], stderr=subprocess.STDOUT),
+    ]
+    try:
+        wait_http(f"http://127.0.0.1:{action_port}/health", procs[0])
+        wait_http(f"http://127.0.0.1:{rasa_port}/status", procs[1])
+        yield Bot(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", tmp, env)
+    except Exception:
+        for log in logs:
+            log.flush()
+        print((tmp / "rasa.log").read_text()[-4000:])
+        raise
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for log in logs:
+            log.close()
+
+
+@pytest.fixture(scope="session")
+def dev_vignettes():
+    if not VIGNETTES.exists():
+        pytest.skip("the shared dev vignettes are not beside this checkout")
+    return [json.loads(line) for line in VIGNETTES.read_text().splitlines() if line.strip()]
