@@ -1,13 +1,16 @@
 """The symptom turn: ask the triage engine, answer by level, remember, ask one follow-up."""
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import conversation
+from bot.escalation import get_service
 
 from . import memory as slots
 
@@ -21,6 +24,33 @@ def send(dispatcher: CollectingDispatcher, lines: List[conversation.Line]) -> No
             dispatcher.utter_message(text=line.text, buttons=buttons, json_message=line.payload)
         else:
             dispatcher.utter_message(text=line.text, buttons=buttons)
+
+
+CHANNELS = {"telegram": "Telegram chat with the clinic's bot", "socketio": "the web chat page",
+            "rest": "the REST API (test or integration)"}
+
+
+def transcript(tracker: Tracker, limit: int = 20) -> List[Dict[str, Any]]:
+    turns = [{"who": "patient" if e["event"] == "user" else "assistant", "text": e.get("text") or "",
+              "at": e.get("timestamp")} for e in tracker.events if e.get("event") in ("user", "bot")]
+    return turns[-limit:]
+
+
+async def escalate(tracker: Tracker, decision, text: str) -> Optional[str]:
+    """Record the escalation (committed) before the patient is told staff were alerted."""
+    channel = tracker.get_latest_input_channel() or "unknown"
+    active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
+    try:
+        recorded = await asyncio.to_thread(
+            get_service().record, tracker.sender_id, channel, decision.level,
+            conversation.summary(active), conversation.payload(decision, None)["triage"]["findings"],
+            decision.reasons, text, transcript(tracker), decision.values.days_since_procedure,
+            {"channel": channel, "how": CHANNELS.get(channel, channel)})
+    except Exception:
+        # The patient still gets the urgent answer with the numbers; only "staff alerted" is withheld.
+        log.exception("could not record the escalation for conversation %s", tracker.sender_id)
+        return None
+    return recorded.id
 
 
 class ActionTriage(Action):
@@ -39,11 +69,12 @@ class ActionTriage(Action):
             log.exception("triage failed for conversation %s", tracker.sender_id)
             send(dispatcher, conversation.engine_error_lines())
             return []
-        reply = conversation.compose(decision, memory, intent=intent)
-        log.info("triage conversation=%s level=%s concepts=%s", tracker.sender_id, decision.level,
-                 ",".join(sorted({f.concept for f in decision.findings if f.counts})))
+        reference = await escalate(tracker, decision, text) if decision.red_flag else None
+        reply = conversation.compose(decision, memory, intent=intent, escalation_ref=reference)
+        log.info("triage conversation=%s level=%s concepts=%s escalation=%s", tracker.sender_id,
+                 decision.level, ",".join(sorted({f.concept for f in decision.findings if f.counts})), reference)
         send(dispatcher, reply.lines)
-        return slots.to_events(reply.memory)
+        return slots.to_events(reply.memory) + ([SlotSet("escalation_id", reference)] if reference else [])
 
 
 class ActionFallback(Action):

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
-import pytest
+import tempfile
+
+# Tests never touch the developer's var/ database: one throwaway SQLite file per test session
+# (set before anything reads bot.settings). Tests that need PostgreSQL make their own schema.
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='hsg-tests-')}/hsg.db")
+
+import pytest  # noqa: E402
 
 from support.paths import vignettes_dir
 

@@ -1,0 +1,113 @@
+"""Database access: engines for SQLite (embedded default) and PostgreSQL, migrations, retries."""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+        return engine
+    # pool_pre_ping: a connection killed by a database restart is replaced, not used
+    return create_engine(url, future=True, pool_pre_ping=True, pool_recycle=300)
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, future=True, expire_on_commit=False)
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine) -> None:
+    command.upgrade(alembic_config(engine), "head")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database error worth retrying (connection lost, server restarting, lock timeout)."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def with_retries(fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.25,
+                 max_delay: float = 5.0, what: str = "database call") -> T:
+    """Run fn, retrying transient database errors with backoff (about 30 s in all)."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:   # noqa: BLE001 - classified below
+            if not is_transient(exc) or attempt == attempts:
+                raise
+            log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts,
+                        type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(max_delay, delay * 2)
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def transaction(factory: sessionmaker) -> Iterator[Session]:
+    with factory() as session:
+        with session.begin():
+            yield session
+
+
+class Database:
+    """One engine and session factory per process, from a URL (settings.database_url)."""
+
+    def __init__(self, url: str, migrate: bool = True):
+        self.url = url
+        self.engine = make_engine(url)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = session_factory(self.engine)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+_default: Optional[Database] = None
+
+
+def default() -> Database:
+    global _default
+    if _default is None:
+        from bot import settings
+        _default = Database(settings.get().database_url)
+    return _default

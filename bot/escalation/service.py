@@ -1,0 +1,235 @@
+"""Escalations to clinic staff: record, alert, acknowledge, resolve, and the timers between.
+
+Every change is one database transaction that also writes its outbox rows and audit entries, so
+an escalation is committed before anyone is told it happened, and a crash loses nothing. One open
+escalation per conversation episode: repeated red flags update it; a more urgent level re-alerts.
+Nothing here talks to Telegram: the outbox relay (relay.py) delivers.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import transaction, with_retries
+from .models import (OPEN_STATUSES, AuditEntry, Conversation, Escalation, OutboxMessage, Staff,
+                     utcnow)
+
+LEVEL_RANK = {"urgent": 0, "emergency": 1}
+REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I/L: read out over the phone
+MAX_RESENDS = 3
+MAX_WORDS_KEPT = 20
+
+
+def new_reference() -> str:
+    return "H-" + "".join(secrets.choice(REF_ALPHABET) for _ in range(6))
+
+
+@dataclass
+class Recorded:
+    id: str
+    created: bool          # a new escalation (a new alert was queued)
+    realerted: bool        # an open one was raised to a more urgent level (alert queued again)
+    level: str
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    status: str            # the escalation's status afterwards
+    message: str           # for the person who acted ("Acknowledged by ...", "not on the roster")
+
+
+def audit(session: Session, action: str, *, actor_type: str = "system", actor_id: Optional[str] = None,
+          escalation_id: Optional[str] = None, **detail: Any) -> None:
+    session.add(AuditEntry(action=action, actor_type=actor_type, actor_id=actor_id,
+                           escalation_id=escalation_id, detail=detail))
+
+
+class Escalations:
+    def __init__(self, sessions: sessionmaker, resend_after_minutes: float = 10,
+                 tell_patient_after_minutes: float = 20, clock=utcnow):
+        self.sessions = sessions
+        self.resend_after = dt.timedelta(minutes=resend_after_minutes)
+        self.tell_patient_after = dt.timedelta(minutes=tell_patient_after_minutes)
+        self.clock = clock
+
+    # -- from the conversation -----------------------------------------------------------------
+    def record(self, conversation_id: str, channel: str, level: str, summary: str,
+               findings: List[Dict[str, Any]], reasons: List[str], words: str,
+               transcript: Optional[List[Dict[str, Any]]] = None,
+               days_since_procedure: Optional[float] = None,
+               contact: Optional[Dict[str, Any]] = None) -> Recorded:
+        """Open or update the conversation's escalation; retried through database restarts."""
+        if level not in LEVEL_RANK:
+            raise ValueError(f"only urgent and emergency are escalated, not {level!r}")
+        return with_retries(lambda: self._record(conversation_id, channel, level, summary, findings,
+                                                 reasons, words, transcript or [], days_since_procedure,
+                                                 contact or {}), what="recording an escalation")
+
+    def _record(self, conversation_id, channel, level, summary, findings, reasons, words, transcript,
+                days_since, contact) -> Recorded:
+        now = self.clock()
+        with transaction(self.sessions) as s:
+            if s.get(Conversation, conversation_id) is None:
+                s.add(Conversation(id=conversation_id, channel=channel, created_at=now))
+                s.flush()
+            stmt = (select(Escalation).where(Escalation.conversation_id == conversation_id,
+                                             Escalation.status.in_(OPEN_STATUSES))
+                    .order_by(Escalation.created_at.desc()).limit(1))
+            if s.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()
+            esc = s.execute(stmt).scalars().first()
+            entry = {"text": words, "at": now.isoformat(timespec="seconds"), "level": level}
+            if esc is None:
+                esc = Escalation(id=new_reference(), conversation_id=conversation_id, status="open",
+                                 level=level, summary=summary, findings=findings, reasons=reasons,
+                                 patient_words=[entry], transcript=transcript,
+                                 days_since_procedure=days_since, contact=contact, created_at=now,
+                                 updated_at=now, resend_due_at=now + self.resend_after,
+                                 patient_notice_due_at=now + self.tell_patient_after, staff_message={})
+                s.add(esc)
+                s.flush()
+                self._queue(s, esc, "alert", f"{esc.id}:alert")
+                audit(s, "escalation_opened", escalation_id=esc.id, level=level,
+                      concepts=[f.get("concept") for f in findings])
+                return Recorded(esc.id, created=True, realerted=False, level=level)
+            realert = LEVEL_RANK[level] > LEVEL_RANK[esc.level]
+            esc.patient_words = (list(esc.patient_words) + [entry])[-MAX_WORDS_KEPT:]
+            esc.findings = _merge_findings(esc.findings, findings)
+            esc.transcript = transcript or esc.transcript
+            esc.reasons = reasons if realert else list(dict.fromkeys(list(esc.reasons) + reasons))
+            if days_since is not None:
+                esc.days_since_procedure = days_since
+            esc.updated_at = now
+            if realert:
+                esc.level, esc.summary = level, summary
+                if esc.status == "acknowledged":
+                    esc.status = "notified"      # a more urgent picture needs a new acknowledgement
+                    esc.acknowledged_at = esc.acknowledged_by = None
+                esc.resend_due_at = now + self.resend_after
+                esc.patient_notice_due_at = now + self.tell_patient_after
+                self._queue(s, esc, "realert", f"{esc.id}:realert:{level}")
+                audit(s, "escalation_level_raised", escalation_id=esc.id, level=level)
+            else:
+                audit(s, "escalation_updated", escalation_id=esc.id, level=level)
+            return Recorded(esc.id, created=False, realerted=realert, level=esc.level)
+
+    # -- from staff ----------------------------------------------------------------------------
+    def staff_by_telegram_id(self, telegram_user_id: int) -> Optional[Staff]:
+        with self.sessions() as s:
+            return s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id,
+                                                 Staff.active.is_(True))).scalars().first()
+
+    def acknowledge(self, escalation_id: str, staff_id: Optional[int], via: str,
+                    note: Optional[str] = None, telegram_user_id: Optional[int] = None) -> ActionResult:
+        return self._staff_action("acknowledge", escalation_id, staff_id, via, note, telegram_user_id)
+
+    def resolve(self, escalation_id: str, staff_id: Optional[int], via: str,
+                note: Optional[str] = None, telegram_user_id: Optional[int] = None) -> ActionResult:
+        return self._staff_action("resolve", escalation_id, staff_id, via, note, telegram_user_id)
+
+    def _staff_action(self, action, escalation_id, staff_id, via, note, telegram_user_id) -> ActionResult:
+        now = self.clock()
+        with transaction(self.sessions) as s:
+            staff = None
+            if staff_id is not None:
+                staff = s.get(Staff, staff_id)
+            elif telegram_user_id is not None:
+                staff = s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id)
+                                  ).scalars().first()
+            esc = s.get(Escalation, escalation_id)
+            actor = {"actor_type": "staff" if staff else "unknown",
+                     "actor_id": str(staff.id) if staff else
+                     (f"telegram:{telegram_user_id}" if telegram_user_id is not None else None)}
+            if staff is None or not staff.active:
+                audit(s, f"{action}_refused", escalation_id=escalation_id if esc else None, via=via,
+                      reason="not on the staff roster", **actor)
+                return ActionResult(False, esc.status if esc else "unknown",
+                                    "Only clinic staff on the roster can do that.")
+            if esc is None:
+                audit(s, f"{action}_refused", via=via, reason="no such escalation",
+                      requested=str(escalation_id)[:40], **actor)
+                return ActionResult(False, "unknown", "No such escalation.")
+            if action == "acknowledge":
+                if esc.status in ("acknowledged", "resolved"):
+                    audit(s, "acknowledge_repeated", escalation_id=esc.id, via=via, **actor)
+                    return ActionResult(True, esc.status, f"Already {esc.status}.")
+                esc.status, esc.acknowledged_at, esc.acknowledged_by = "acknowledged", now, staff.id
+                message = f"Acknowledged by {staff.name}"
+            else:
+                if esc.status == "resolved":
+                    audit(s, "resolve_repeated", escalation_id=esc.id, via=via, **actor)
+                    return ActionResult(True, esc.status, "Already resolved.")
+                if esc.acknowledged_at is None:
+                    esc.acknowledged_at, esc.acknowledged_by = now, staff.id
+                esc.status, esc.resolved_at, esc.resolved_by = "resolved", now, staff.id
+                esc.resolution_note = (note or "").strip()[:2000] or None
+                message = f"Resolved by {staff.name}"
+            esc.updated_at = now
+            audit(s, action + "d" if action.endswith("e") else action, escalation_id=esc.id, via=via,
+                  note=(note or "")[:2000] or None, **actor)
+            self._queue(s, esc, "update", f"{esc.id}:update:{esc.status}:{now.isoformat()}")
+            return ActionResult(True, esc.status, message)
+
+    # -- timers (called by the relay's loop) ------------------------------------------------------
+    def tick(self) -> int:
+        """Queue re-sends of unacknowledged alerts and 'call us directly' notices; returns how many."""
+        return with_retries(self._tick, what="escalation timers")
+
+    def _tick(self) -> int:
+        now = self.clock()
+        queued = 0
+        with transaction(self.sessions) as s:
+            due = s.execute(select(Escalation).where(
+                Escalation.status.in_(("open", "notified")),
+                Escalation.resend_due_at <= now)).scalars().all()
+            for esc in due:
+                if esc.resend_count >= MAX_RESENDS:
+                    esc.resend_due_at = None
+                    continue
+                esc.resend_count += 1
+                esc.resend_due_at = now + self.resend_after
+                self._queue(s, esc, "resend", f"{esc.id}:resend:{esc.resend_count}")
+                audit(s, "alert_resent_unacknowledged", escalation_id=esc.id, count=esc.resend_count)
+                queued += 1
+            due = s.execute(select(Escalation).where(
+                Escalation.status.in_(("open", "notified")),
+                Escalation.patient_notified_at.is_(None),
+                Escalation.patient_notice_due_at <= now)).scalars().all()
+            for esc in due:
+                esc.patient_notified_at = now
+                self._queue(s, esc, "patient_notice", f"{esc.id}:patient_notice")
+                audit(s, "patient_told_to_call_directly", escalation_id=esc.id)
+                queued += 1
+        return queued
+
+    # -- reading (dashboard) ----------------------------------------------------------------------
+    def queue(self) -> List[Escalation]:
+        """Open escalations, most urgent first, oldest first within a level."""
+        with self.sessions() as s:
+            rows = s.execute(select(Escalation).where(Escalation.status.in_(OPEN_STATUSES))
+                             .order_by(Escalation.created_at)).scalars().all()
+        return sorted(rows, key=lambda e: (-LEVEL_RANK[e.level], e.status == "acknowledged", e.created_at))
+
+    def get(self, escalation_id: str) -> Optional[Escalation]:
+        with self.sessions() as s:
+            return s.get(Escalation, escalation_id)
+
+    # -- internals --------------------------------------------------------------------------------
+    @staticmethod
+    def _queue(s: Session, esc: Escalation, kind: str, key: str) -> None:
+        s.add(OutboxMessage(escalation_id=esc.id, kind=kind, idempotency_key=key,
+                            payload={"escalation_id": esc.id, "kind": kind}, status="pending",
+                            next_attempt_at=utcnow()))
+
+
+def _merge_findings(old: List[Dict[str, Any]], new: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    by_concept = {f.get("concept"): f for f in old}
+    for f in new:
+        by_concept[f.get("concept")] = f
+    return list(by_concept.values())
