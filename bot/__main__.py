@@ -69,6 +69,69 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.model)
 
 
+def _web(args: argparse.Namespace) -> int:
+    from bot.web.app import run
+
+    try:
+        run(args.rasa_url, host=args.host, port=args.port)
+    except ValueError as e:        # a malformed --rasa-url or clinic settings file
+        print(e, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    from bot import settings
+    from bot.escalation.db import Database
+
+    Database(settings.get().database_url, migrate=True)
+    print("database schema is up to date")
+    return 0
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.escalation.staff import add_staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"dashboard password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        staff = add_staff(args.name, args.telegram_id, password)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(f"staff member {staff.name} registered (id {staff.id}, telegram {staff.telegram_user_id})")
+    return 0
+
+
+def _relay(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from bot.wiring import run_relay
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_relay())
+    return 0
+
+
+def _telegram(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from bot.wiring import run_telegram
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_telegram())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +145,26 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="start the action server, Rasa and the web app (make run)")
     p.add_argument("--model", required=True, help="trained model archive")
     p.set_defaults(func=_run)
+    p = sub.add_parser("web", help="serve the patients' chat page (talks to Rasa's socket.io channel)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--rasa-url", required=True,
+                   help="the Rasa server as patients' browsers reach it, e.g. http://localhost:5005")
+    p.set_defaults(func=_web)
+    p = sub.add_parser("db", help="create or upgrade the database schema (Alembic)")
+    p.add_argument("action", choices=["upgrade"])
+    p.set_defaults(func=_db)
+    p = sub.add_parser("staff", help="manage the clinic staff roster")
+    staff_sub = p.add_subparsers(dest="staff_command", required=True)
+    p = staff_sub.add_parser("add", help="register a nurse (dashboard password from a prompt or stdin)")
+    p.add_argument("name")
+    p.add_argument("--telegram-id", type=int, help="the nurse's Telegram user id (for the alert buttons)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_staff_add)
+    p = sub.add_parser("relay", help="deliver staff alerts from the outbox and run the timers")
+    p.set_defaults(func=_relay)
+    p = sub.add_parser("telegram", help="the Telegram bot (long polling): staff buttons and patients")
+    p.set_defaults(func=_telegram)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -90,6 +90,7 @@ class OutboxRelay:
                                   else float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60")))
         self.batch = batch
         self.is_postgres = is_postgres
+        self.backoff_base = float(os.environ.get("HSG_RELAY_BACKOFF_BASE", "2"))
         # Fault injection for tests: pause between claiming and sending (the crash window).
         self._pause_before_send = float(os.environ.get("HSG_RELAY_PAUSE_BEFORE_SEND", "0"))
 
@@ -173,7 +174,7 @@ class OutboxRelay:
             await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, e.after_seconds, str(e)))
             return
         except (TransientError, asyncio.TimeoutError, OSError) as e:
-            delay = min(MAX_BACKOFF, 2.0 ** min(row.attempts, 10))
+            delay = min(MAX_BACKOFF, self.backoff_base ** min(row.attempts, 10))
             await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, delay, repr(e)))
             return
         except PermanentError as e:
