@@ -25,7 +25,7 @@ class PostgresSchema:
 
     def __init__(self):
         self.name = "t_" + uuid.uuid4().hex[:12]
-        self.admin = create_engine(PG_URL, future=True)
+        self.admin = create_engine(PG_URL, future=True, pool_pre_ping=True)
         with self.admin.begin() as c:
             c.execute(text(f'CREATE SCHEMA "{self.name}"'))
         sep = "&" if "?" in PG_URL else "?"
