@@ -19,7 +19,7 @@ MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test validate evaluate shell benchmark clean
+.PHONY: help install run train model test validate evaluate shell benchmark benchmark-rest clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
@@ -29,6 +29,7 @@ help:
 	@echo "make evaluate  NLU, story and triage scores in reports/"
 	@echo "make shell     talk to the bot in the terminal"
 	@echo "make benchmark time the triage engine"
+	@echo "make benchmark-rest  per-turn latency through REST (1 and 20 conversations, turn 1 vs 40)"
 
 install: $(STAMP)
 
@@ -77,6 +78,9 @@ shell: $(STAMP) $(MODEL)
 
 benchmark: $(STAMP)
 	@$(BIN)/python -m bot.tools.benchmark
+
+benchmark-rest: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot.tools.rest_benchmark --model $(MODEL)
 
 clean:
 	rm -rf results reports .rasa

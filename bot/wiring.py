@@ -38,6 +38,13 @@ def build_relay(patient_notifier=None) -> OutboxRelay:
 
 
 async def run_relay(patient_notifier=None) -> None:
+    if patient_notifier is None:
+        import os
+
+        from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
+        rasa = RasaPatientNotifier(os.environ.get("RASA_URL", "http://localhost:5005"),
+                                   token=os.environ.get("RASA_AUTH_TOKEN"))
+        patient_notifier = PatientNotifiers(rasa)
     relay = build_relay(patient_notifier)
     await relay.staff.bot.initialize()
     stop = _stop_event()

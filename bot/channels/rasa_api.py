@@ -1,0 +1,51 @@
+"""Reaching a patient through Rasa itself (web chat and REST conversations).
+
+The escalation timers sometimes need to tell a patient "nobody has picked this up yet: please
+call us directly". For conversations that live in Rasa's own channels, Rasa's HTTP API triggers
+an external intent in the conversation; its rule answers on the patient's latest channel
+(socket.io pushes it to the open page; REST conversations see it in their tracker).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.escalation.relay import AlertView, PermanentError, TransientError
+
+EXTERNAL_INTENT = "EXTERNAL_unacknowledged"
+
+
+class RasaPatientNotifier:
+    def __init__(self, rasa_url: str, token: Optional[str] = None, timeout: float = 20):
+        self.rasa_url = rasa_url.rstrip("/")
+        self.token = token
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
+        url = (f"{self.rasa_url}/conversations/{quote(view.conversation_id, safe='')}/trigger_intent"
+               f"?output_channel=latest" + (f"&token={quote(self.token)}" if self.token else ""))
+        body = {"name": EXTERNAL_INTENT, "entities": {"escalation_ref": view.id}}
+        try:
+            async with aiohttp.ClientSession(timeout=self.timeout) as http:
+                async with http.post(url, json=body) as r:
+                    if r.status >= 500:
+                        raise TransientError(f"Rasa answered {r.status}")
+                    if r.status >= 400:
+                        raise PermanentError(f"Rasa refused the notice: {r.status} {(await r.text())[:200]}")
+        except aiohttp.ClientError as e:
+            raise TransientError(f"Rasa unreachable: {e}") from e
+        return {"delivered_via": "rasa", "intent": EXTERNAL_INTENT}
+
+
+class PatientNotifiers:
+    """Chooses the notifier for the patient's channel (Telegram patients get a Telegram message)."""
+
+    def __init__(self, default, by_channel: Optional[Dict[str, Any]] = None):
+        self.default = default
+        self.by_channel = by_channel or {}
+
+    async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
+        notifier = self.by_channel.get((view.contact or {}).get("channel"), self.default)
+        return await notifier.notify_patient(view)
