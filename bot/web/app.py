@@ -1,0 +1,141 @@
+"""The patients' chat page as an aiohttp app.
+
+Routes: GET / (the page), GET /static/... (chat.js, chat.css, the vendored socket.io client),
+GET /config.json (where Rasa is and the clinic's details, read by chat.js), GET /healthz.
+The page's browser talks to Rasa's socket.io channel directly (bot/channels/socketio.py); this
+server never sees the conversation. Every response carries a strict Content-Security-Policy that
+allows scripts, styles and connections only to this server, plus connections to the Rasa server.
+"""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+from typing import Dict
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SOCKETIO_PATH = "/socket.io"
+
+SETTINGS_KEY = web.AppKey("settings", object)
+RASA_KEY = web.AppKey("rasa", dict)
+
+
+def rasa_endpoint(rasa_url: str) -> Dict[str, str]:
+    """Where the browser finds Rasa's socket.io channel: the URL's origin, and the socket.io path
+    (a path in the URL, for Rasa behind a reverse proxy under a prefix, goes before /socket.io;
+    socket.io-client would read it as a namespace otherwise)."""
+    parts = urlsplit((rasa_url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--rasa-url must be an http(s) URL such as http://localhost:5005, not {rasa_url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"--rasa-url takes a scheme, host, port and optional path only: {rasa_url!r}")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    ws_origin = ("wss" if parts.scheme == "https" else "ws") + f"://{parts.netloc}"
+    prefix = parts.path.rstrip("/")
+    return {"url": origin, "ws_url": ws_origin, "socketio_path": prefix + SOCKETIO_PATH}
+
+
+def content_security_policy(rasa: Dict[str, str]) -> str:
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        f"connect-src 'self' {rasa['url']} {rasa['ws_url']}",
+        "font-src 'self'",
+        "object-src 'none'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    ])
+
+
+def _clinic(settings) -> Dict[str, str]:
+    c = settings.clinic
+    return {"name": c.name, "phone": c.phone, "out_of_hours_phone": c.out_of_hours_phone,
+            "hours": c.hours, "emergency_number": c.emergency_number}
+
+
+def tel(number: str) -> str:
+    """A phone number as a tel: URI's digits ("020 7946 0321" -> "02079460321")."""
+    return re.sub(r"[^0-9+]", "", number)
+
+
+def _no_cache(response: web.StreamResponse) -> web.StreamResponse:
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+async def index(request: web.Request) -> web.Response:
+    """The page, with the clinic's details filled in (escaped) so the safety notice shows even
+    before chat.js has run, or without JavaScript."""
+    page = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    for key, value in _clinic(request.app[SETTINGS_KEY]).items():
+        page = page.replace("{{ clinic_" + key + " }}", html.escape(value))
+        page = page.replace("{{ tel_" + key + " }}", html.escape(tel(value)))
+    return _no_cache(web.Response(text=page, content_type="text/html", charset="utf-8"))
+
+
+async def config(request: web.Request) -> web.Response:
+    rasa = request.app[RASA_KEY]
+    return _no_cache(web.json_response({
+        "rasa_url": rasa["url"],
+        "socketio_path": rasa["socketio_path"],
+        "clinic": _clinic(request.app[SETTINGS_KEY]),
+    }))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _no_cache(web.Response(text="ok"))
+
+
+def mount_staff(app: web.Application) -> None:
+    """The nurses' dashboard (bot/dashboard) will be mounted here, under /staff/, e.g.
+    `app.add_subapp("/staff/", dashboard.create_app(...))`. Not built yet: does nothing.
+
+    It will need its own authentication, and its own CSP if it differs from the page's
+    (the security-header hook below sets headers only where a handler has not set them)."""
+
+
+def create_app(rasa_url: str, settings=None) -> web.Application:
+    """The web app. rasa_url: the Rasa server as the patient's browser reaches it
+    (e.g. http://localhost:5005); settings: bot.settings.Settings, by default from clinic.yml."""
+    if settings is None:
+        from bot import settings as bot_settings
+        settings = bot_settings.get()
+    rasa = rasa_endpoint(rasa_url)
+    headers = {
+        "Content-Security-Policy": content_security_policy(rasa),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    }
+
+    async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        # on_response_prepare runs for every response: pages, static files, errors (404, 405...).
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        if request.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-cache")   # revalidate: a deploy shows at once
+
+    app = web.Application()
+    app[SETTINGS_KEY] = settings
+    app[RASA_KEY] = rasa
+    app.on_response_prepare.append(security_headers)
+    app.router.add_get("/", index)
+    app.router.add_get("/config.json", config)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
+    mount_staff(app)
+    return app
+
+
+def run(rasa_url: str, host: str = "127.0.0.1", port: int = 8080, settings=None) -> None:
+    app = create_app(rasa_url, settings)
+    print(f"chat page on http://{host}:{port}/ (Rasa at {app[RASA_KEY]['url']})", flush=True)
+    web.run_app(app, host=host, port=port, print=None)

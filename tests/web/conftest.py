@@ -1,0 +1,107 @@
+"""Fixtures for the chat page: the web app and a fake Rasa on free ports, Debian's chromium.
+
+pytest-asyncio is not installed: servers run on an event loop in a background thread, tests stay
+synchronous (Playwright's sync API) and wait on the fake's records with `wait_for`.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from types import SimpleNamespace
+from typing import Callable, List
+
+import pytest
+from aiohttp import web
+
+from bot import settings as bot_settings
+from bot.web.app import create_app
+
+from .fake_rasa import FakeRasa
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+class ServerThread:
+    """aiohttp apps served from one event loop in a daemon thread, each on a free 127.0.0.1 port."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-servers", daemon=True)
+        self.thread.start()
+        self.runners: List[web.AppRunner] = []
+
+    def call(self, coro, timeout: float = 15):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def serve(self, app: web.Application) -> int:
+        async def start() -> int:
+            runner = web.AppRunner(app, shutdown_timeout=1.0)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=1.0)   # port 0: the OS picks
+            await site.start()
+            self.runners.append(runner)
+            return runner.addresses[0][1]
+        return self.call(start())
+
+    def close(self) -> None:
+        for runner in reversed(self.runners):
+            try:
+                self.call(runner.cleanup(), timeout=10)
+            except Exception:
+                pass
+        async def cancel_the_rest() -> None:      # engine.io's ping and service tasks
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            self.call(cancel_the_rest(), timeout=10)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """The web app (talking to the fake Rasa) and the fake Rasa, both on 127.0.0.1."""
+    thread = ServerThread()
+    try:
+        fake = FakeRasa()
+        rasa_port = thread.serve(fake.app)
+        clinic = bot_settings.load()
+        web_port = thread.serve(create_app(f"http://127.0.0.1:{rasa_port}", clinic))
+        yield SimpleNamespace(fake=fake, rasa_port=rasa_port, web_port=web_port, clinic=clinic.clinic,
+                              call=thread.call,
+                              url=f"http://127.0.0.1:{web_port}/",
+                              hosts={f"127.0.0.1:{web_port}", f"127.0.0.1:{rasa_port}"})
+    finally:
+        thread.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
