@@ -16,8 +16,6 @@ from .extract import Extraction, Mention
 from .knowledge_base import CLASS_LEVEL, Knowledge
 from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
-PAIN_CONCEPTS_KEY = "pain_score"
-FEVER_CONCEPTS = ("fever", "raised_temperature", "chills")
 
 
 def _fmt(x: float) -> str:
@@ -71,6 +69,10 @@ class Decider:
         f.values["implied_by"] = m.value.kind
         return f
 
+    def _takes(self, f: Finding, value_kind: str) -> bool:
+        concept = self.k.concepts.get(f.concept)
+        return bool(concept and concept.takes(value_kind))
+
     # -- thresholds ---------------------------------------------------------------------------
     def _is_fever(self, value: float, unit: str) -> bool:
         limit = self.t["fever_celsius"] if unit == "C" else self.t["fever_fahrenheit"]
@@ -117,13 +119,14 @@ class Decider:
             shown = fever_readings[0] if fever_readings else top
             values.temperature_c = round(shown.value if shown.unit == "C" else (shown.value - 32) * 5 / 9, 1)
             values.temperature_text = shown.text
-        fever_like = [f for f in current if f.concept in FEVER_CONCEPTS]
+        fever_like = [f for f in current if self._takes(f, "temperature")]
         if not fever_like and temps:
-            fever_like = [f for f in earlier if f.concept in FEVER_CONCEPTS]
+            fever_like = [f for f in earlier if self._takes(f, "temperature")]
             revisited += fever_like
-        if fever_readings and not [f for f in fever_like if f.concept != "chills"]:
+        fever_concept = self.k.implies.get("fever_reading")
+        if fever_readings and fever_concept and fever_concept not in {f.concept for f in fever_like}:
             m = next(mm for mm in value_mentions if mm.value is fever_readings[0])
-            f = self._implicit("fever", m)
+            f = self._implicit(fever_concept, m)
             current.append(f)
             fever_like.append(f)
         for f in fever_like:
@@ -137,10 +140,9 @@ class Decider:
                 continue
             best = max(vals, key=lambda mm: mm.value.value)
             setattr(values, key, best.value.value)
-            targets = [f for f in current if key in self.k.concepts[f.concept].escalates_when
-                       or (kind == "pads_per_hour" and f.concept == "heavy_bleeding")]
+            targets = [f for f in current if self._takes(f, key)]
             if not targets:
-                targets = [f for f in earlier if key in self.k.concepts[f.concept].escalates_when]
+                targets = [f for f in earlier if self._takes(f, key)]
                 revisited += targets
             if not targets and kind in self.k.implies:
                 f = self._implicit(self.k.implies[kind], best)
@@ -287,16 +289,16 @@ class Decider:
                 level = reading[1]
                 reason = (f"more bleeding than expected, but {_fmt(pads)} pads an hour is under the heavy "
                           f"bleeding threshold of {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour")
-            elif f.concept in FEVER_CONCEPTS and fever_readings:
+            elif "temperature" in concept.reads and fever_readings:
                 reason = f"warning sign: temperature {fever_readings[0].text}, at or above {self._threshold_text()}"
-            elif f.concept in FEVER_CONCEPTS and temps:
+            elif "temperature" in concept.reads and temps:
                 reason = (f"warning sign: feels feverish; the reading {temps[0].text} is below "
                           f"{self._threshold_text()}, but feeling hot or shivery counts as a possible fever")
         elif concept.klass == "emergency_sign":
             reason = "emergency sign"
-            if "during_procedure" in f.modifiers and f.concept == "fainting":
-                level = "urgent"
-                reason = "fainting during the test, seen by staff; the clinic should still know"
+            if "during_procedure" in f.modifiers and concept.during_procedure_level:
+                level = concept.during_procedure_level
+                reason = "happened during the test, seen by staff; the clinic should still know"
         elif concept.klass == "other_symptom":
             reason = "new symptom not on the expected list"
         else:
@@ -341,7 +343,7 @@ class Decider:
             concept = self.k.concepts.get(f.concept)
             if concept is None:
                 continue
-            if f.concept in ("fever", "chills") and "temperature" not in f.values:
+            if "temperature" in concept.reads and "temperature" not in f.values:
                 want("temperature")
             if RANK[level] >= RANK["urgent"]:
                 continue

@@ -47,6 +47,11 @@ class Concept:
     escalates_to: Optional[str] = None
     defers_to_reading: Optional[Tuple[str, str]] = None     # (value kind, level below threshold)
     yields_to: Tuple[str, ...] = ()
+    reads: Tuple[str, ...] = ()
+    during_procedure_level: Optional[str] = None
+
+    def takes(self, value_kind: str) -> bool:
+        return value_kind in self.reads or value_kind in self.escalates_when
     source: str = ""
 
     @property
@@ -149,6 +154,8 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             escalates_when=escalates, escalates_to=raw.get("escalates_to"),
             defers_to_reading=_reading_rule(raw.get("defers_to_reading"), where),
             yields_to=_tuple_of_str(raw.get("yields_to") or [], f"{where}.yields_to"),
+            reads=_tuple_of_str(raw.get("reads") or [], f"{where}.reads"),
+            during_procedure_level=raw.get("during_procedure_level"),
             source=str(raw.get("source") or ""),
         )
 
@@ -192,7 +199,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     value_words = {k: _tuple_of_str(values_doc.get(k) or [], f"values.yml {k}")
                    for k in ("temperature_cues", "pain_cues", "pain_cues_digits_only", "procedure_words")}
     implies = dict(values_doc.get("implies") or {})
-    for value, cid in implies.items():
+    for value, cid in implies.items():  # pain_score, pads_per_hour, fever_reading
         if cid not in concepts:
             raise KnowledgeError(f"values.yml implies.{value}: unknown concept {cid!r}")
 

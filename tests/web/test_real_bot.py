@@ -1,0 +1,36 @@
+"""The chat page against the real trained bot (Rasa socket.io channel + action server)."""
+import pytest
+
+from bot import settings as bot_settings
+from bot.web.app import create_app
+
+from .conftest import ServerThread
+
+pytestmark = [pytest.mark.rasa, pytest.mark.browser]
+
+
+def test_page_talks_to_the_real_bot_and_shows_the_triage_card(live_bot, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    thread = ServerThread()
+    try:
+        port = thread.serve(create_app(live_bot.rasa_url, bot_settings.load()))
+        page = browser.new_context(viewport={"width": 360, "height": 640}).new_page()
+        errors = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"http://127.0.0.1:{port}/")
+        expect(page.locator("#status")).to_have_text("Connected", timeout=20_000)
+        box = page.get_by_label("Your message")
+        box.fill("I've been shivering and my temperature is 38.7")
+        box.press("Enter")
+        card = page.locator(".card.level-urgent")
+        expect(card).to_be_visible(timeout=30_000)
+        expect(card.locator(".card-level")).to_have_text("Urgent")
+        expect(page.locator(".msg.bot .bubble").first).to_contain_text("Please call the clinic now")
+        box.fill("my lips are swelling up")
+        box.press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text("999", timeout=30_000)
+        page.screenshot(path=str(tmp_path / "real-bot.png"))
+        assert not errors, errors
+    finally:
+        thread.close()
