@@ -26,7 +26,7 @@ def test_page_talks_to_the_real_bot_and_shows_the_triage_card(live_bot, browser,
         card = page.locator(".card.level-urgent")
         expect(card).to_be_visible(timeout=30_000)
         expect(card.locator(".card-level")).to_have_text("Urgent")
-        expect(page.locator(".msg.bot .bubble").first).to_contain_text("Please call the clinic now")
+        expect(page.locator(".msg.bot .bubble", has_text="Please call the clinic now").first).to_be_visible()
         box.fill("my lips are swelling up")
         box.press("Enter")
         expect(page.get_by_role("alert")).to_contain_text("999", timeout=30_000)
