@@ -90,3 +90,11 @@ def test_faq_and_small_talk_answers(live_bot):
     faq = live_bot.send(sender, "can I drive home after the test?")
     assert faq and live_bot.triage(faq) is None
     assert re.search(r"driv", faq[0]["text"], re.I)
+
+
+def test_no_message_text_in_the_servers_info_logs(live_bot):
+    marker = "zebracrossing"            # a word that can only come from this test's message
+    live_bot.send(live_bot.new_sender(), f"I'm vomiting and my {marker} hurts")
+    for log in ("rasa.log", "actions.log"):
+        text = (live_bot.tmp / log).read_text(errors="replace")
+        assert marker not in text, f"patient text found in {log}"
