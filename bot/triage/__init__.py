@@ -31,10 +31,11 @@ class TriageEngine:
         self.decider = Decider(self.knowledge)
 
     def triage(self, text: str, context: Optional[Context] = None,
-               today: Optional[_dt.date] = None) -> Decision:
+               now: Optional[_dt.datetime] = None) -> Decision:
+        """now: the local time the patient wrote (for "since Monday", "4 pads since lunch")."""
         cleaned, notes = clean(text)
         context = context or Context()
-        extraction = self.extractor.extract(cleaned, expecting=context.expecting, today=today)
+        extraction = self.extractor.extract(cleaned, expecting=context.expecting, now=now)
         return self.decider.decide(extraction, context, cleaned, notes)
 
 

@@ -26,8 +26,8 @@ class Decider:
     def __init__(self, knowledge: Knowledge):
         self.k = knowledge
         self.t = knowledge.thresholds
-        self._yes = self._answer_pattern(knowledge.answers.get("yes", ()))
-        self._no = self._answer_pattern(knowledge.answers.get("no", ()))
+        self._yes = self._answer_pattern(knowledge.answers.get("affirmative", ()))
+        self._no = self._answer_pattern(knowledge.answers.get("negative", ()))
 
     @staticmethod
     def _answer_pattern(words: Iterable[str]) -> Optional[re.Pattern]:
@@ -187,12 +187,15 @@ class Decider:
                     f.modifiers.append(category)
 
         # -- painkillers answer
-        if context.expecting == "painkillers_help" and not current:
+        if context.expecting == "painkillers_help" and not [f for f in current if f.klass != "not_a_symptom"]:
             pain = [f for f in earlier if "not_relieved" in self.k.concepts[f.concept].escalates_when]
-            if pain and self._no and self._no.search(text) and not (self._yes and self._yes.search(text)):
+            said_no = bool(self._no and self._no.search(text))
+            said_yes = bool(self._yes and self._yes.search(text))
+            if pain and (said_no or said_yes):
+                answer = "not_relieved" if said_no and not said_yes else "relieved"
                 for f in pain:
-                    if "not_relieved" not in f.modifiers:
-                        f.modifiers.append("not_relieved")
+                    if answer not in f.modifiers:
+                        f.modifiers.append(answer)
                 revisited += pain
 
         # -- levels

@@ -80,7 +80,13 @@ class TargetAwareConText(ConText):
             if any(start < t_end and t_start < end for t_start, t_end in spans):
                 continue
             rule = self._ConText__matcher.rule_map[self.nlp.vocab[match_id].text]
-            graph.modifiers.append(ConTextModifier(rule, start, end, doc, max_scope=self.max_scope))
+            modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
+            if rule.direction.upper() == "BACKWARD":
+                # "wee burns, cramps are gone": a cue looking back stops at the clause's comma
+                commas = [t.i for t in doc[modifier._scope_start:start] if t.text in (",", ";", "-")]
+                if commas:
+                    modifier._scope_start = max(modifier._scope_start, commas[-1] + 1)
+            graph.modifiers.append(modifier)
         graph.update_scopes()
         graph.apply_modifiers()
         doc._.dangling_cues = [m for m in graph.modifiers if m.num_targets == 0]
@@ -147,7 +153,7 @@ class Extractor:
 
     # -- extraction ---------------------------------------------------------------------------
     def extract(self, text: str, expecting: Optional[str] = None,
-                today: Optional[_dt.date] = None) -> Extraction:
+                now: Optional[_dt.datetime] = None) -> Extraction:
         mentions: List[Mention] = []
         dangling: List[Tuple[str, int]] = []
         sentence_base = 0
@@ -163,7 +169,7 @@ class Extractor:
             n_sents = len(list(doc.sents))
 
             targets = self._targets(doc)
-            value_mentions = self.values.read(piece, expecting=expecting, today=today)
+            value_mentions = self.values.read(piece, expecting=expecting, now=now)
             value_spans = []
             for v in value_mentions:
                 span = doc.char_span(v.start, v.end, label="VALUE", alignment_mode="expand")

@@ -105,6 +105,9 @@ def _load_yaml(name: str, directory: Path) -> dict:
 def _tuple_of_str(value, where: str) -> Tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) for v in value):
         raise KnowledgeError(f"{where}: expected a list of words")
+    if any(isinstance(v, bool) for v in value):
+        # YAML reads bare yes/no/on/off as true/false: the word would silently become "True"
+        raise KnowledgeError(f"{where}: put quotes around yes, no, on and off (YAML reads them as true/false)")
     return tuple(str(v) for v in value)
 
 
@@ -203,6 +206,10 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         if cid not in concepts:
             raise KnowledgeError(f"values.yml implies.{value}: unknown concept {cid!r}")
 
+    answers = values_doc.get("answers") or {}
+    for key in ("affirmative", "negative"):
+        if not answers.get(key):
+            raise KnowledgeError(f"values.yml: answers.{key} must list words")
     return Knowledge(
         concepts=concepts, word_lists=word_lists, combinations=combinations, cues=cues,
         thresholds=thresholds, value_words=value_words, implies=implies,

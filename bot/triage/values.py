@@ -25,6 +25,23 @@ QTY = rf"(?:\d+(?:[.,]\d+)?|{_WORDS})"
 _ANSWER_WORDS = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS if w not in ("a", "an", "no", "few", "couple")),
                                 key=len, reverse=True))
 ANSWER_QTY = rf"(?:\d+(?:[.,]\d+)?|{_ANSWER_WORDS})"
+# Rough clock times patients anchor to ("since lunch").
+ANCHOR_HOURS = {"breakfast": 8.0, "this morning": 8.0, "midday": 12.0, "noon": 12.0, "lunch": 12.5,
+                "lunchtime": 12.5, "this afternoon": 14.0, "teatime": 17.5, "dinner": 18.5}
+
+
+def _clock_hours(m: Optional[re.Match], anchors: Dict[str, float]) -> Optional[float]:
+    if m is None:
+        return None
+    if m.groupdict().get("anchor"):
+        return anchors.get(" ".join(m.group("anchor").split()))
+    hour = int(m.group("h"))
+    if hour > 12:
+        return None
+    pm = m.group("ap").startswith("p")
+    return (hour % 12) + (12 if pm else 0) + (int(m.group("mi")) / 60 if m.group("mi") else 0)
+
+
 ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10}
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -33,6 +50,8 @@ UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1
              "day": 1, "days": 1, "dys": 1, "dyas": 1, "dayz": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
              "wk": 7, "wks": 7, "fortnight": 14, "month": 30, "months": 30}
 PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
+# "less than one pad an hour" is under the number: read it as half a pad below it.
+BELOW = r"(?:(?P<below>less\s+than|fewer\s+than|under|not\s+even|not\s+quite|below)\s+)?"
 
 
 _UNITS = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -121,9 +140,9 @@ class ValueReader:
         tail = rf"(?P<m>{QTY})?\s*(?P<u>hours?|hrs?|h|minutes?|mins?)\b"
         self._pads = [
             # "3 pads in 2 hours", "a pad in the last hour", "2 pads within an hour"
-            ("per", re.compile(rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:in|within|over|during)\s+(?:the\s+)?(?:last\s+|past\s+|first\s+)?{tail}")),
+            ("per", re.compile(rf"{BELOW}\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:in|within|over|during)\s+(?:the\s+)?(?:last\s+|past\s+|first\s+)?{tail}")),
             # "a pad an hour", "two pads per hour", "one pad each hour"
-            ("each", re.compile(rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:an|a|per|each|every)\s+(?P<u>hour|hr|h)\b")),
+            ("each", re.compile(rf"{BELOW}\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:an|a|per|each|every)\s+(?P<u>hour|hr|h)\b")),
             # "a pad every 30 minutes", "changing my pad every hour"
             ("every", re.compile(rf"{PADS}\s+(?:\w+\s+){{0,2}}?(?:every|each)\s+{tail}")),
             # "every hour I need a new pad"
@@ -131,7 +150,7 @@ class ValueReader:
             # "a pad lasts me 2 hours", "one pad lasts about 3 hrs"
             ("lasts", re.compile(rf"\b(?P<n>{QTY})\s+{PADS}\s+(?:only\s+)?(?:lasts?|lasting|is\s+lasting)\s+(?:me\s+)?(?:about\s+|around\s+|maybe\s+)?{tail}")),
         ]
-        self._pads_bare = re.compile(rf"(?<![\d.,/])\b(?P<n>{ANSWER_QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
+        self._pads_bare = re.compile(rf"{BELOW}(?<![\d.,/])\b(?P<n>{ANSWER_QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
         dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
         self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
@@ -143,16 +162,25 @@ class ValueReader:
         self._when_word = re.compile(r"\b(?P<when>yesterday|last\s+night|this\s+morning|today|last\s+week|"
                                      r"the\s+day\s+before\s+yesterday|" + "|".join(WEEKDAYS) + r")\b")
         self._procedure = re.compile(rf"\b(?:{proc})\b")
+        clock = r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)"
+        anchors = "|".join(sorted(ANCHOR_HOURS, key=len, reverse=True)).replace(" ", r"\s+")
+        self._pads_since_re = re.compile(
+            rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:since|from)\s+(?:(?P<anchor>{anchors})|{clock})")
+        self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+)?{clock}")
+        self._on_the = re.compile(rf"\b(?:{proc})\b[^.!?]{{0,30}}?\bon\s+the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b")
+        self._today_is = re.compile(r"\btoday\s+(?:is|'s)\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
 
     # ---------------------------------------------------------------------------------------
     def read(self, text: str, expecting: Optional[str] = None,
-             today: Optional[_dt.date] = None) -> List[ValueMention]:
+             now: Optional[_dt.datetime] = None) -> List[ValueMention]:
+        now = now or _dt.datetime.now()
         low = _lower_same_length(text)
         found: List[ValueMention] = []
         found += self._temperatures(low, expecting == "temperature")
         found += self._pain_scores(low, expecting == "pain_score", taken=found)
         found += self._pads_rates(low, expecting == "pads_per_hour", taken=found)
-        found += self._days(low, expecting == "days_since_procedure", today or _dt.date.today(), taken=found)
+        found += self._pads_since(low, now, taken=found)
+        found += self._days(low, expecting == "days_since_procedure", now.date(), taken=found)
         return sorted(found, key=lambda v: v.start)
 
     # -- temperatures ------------------------------------------------------------------------
@@ -223,6 +251,8 @@ class ValueReader:
                 count = number(m.group("n")) if m.groupdict().get("n") else 1.0
                 if count is None or hours <= 0:
                     continue
+                if m.groupdict().get("below"):
+                    count = max(0.0, count - 0.5)
                 rate = count / hours
                 out.append(ValueMention("pads_per_hour", round(rate, 2), m.start(), m.end(), m.group(0).strip()))
         if expecting and not out:
@@ -231,6 +261,8 @@ class ValueReader:
                     continue
                 count = number(m.group("n"))
                 if count is not None:
+                    if m.group("below"):
+                        count = max(0.0, count - 0.5)
                     out.append(ValueMention("pads_per_hour", count, m.start(), m.end(), m.group(0).strip()))
                     break
         return out
@@ -260,6 +292,14 @@ class ValueReader:
         for m in self._duration_a.finditer(low):
             add(UNIT_DAYS[m.group("u")], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
+        m = self._on_the.search(low)
+        if m:
+            told = self._today_is.search(low)
+            today_d = int(told.group("d")) if told else today.day
+            proc_d = int(m.group("d"))
+            if 1 <= proc_d <= 31 and 1 <= today_d <= 31:
+                back = today_d - proc_d if today_d >= proc_d else today_d + 31 - proc_d
+                add(float(back), m.start(), m.end(), True)
         for m in self._day_n.finditer(low):
             n = ORDINALS[m.group("o")] if m.group("o") else number(m.group("n") or m.group("d"))
             if n is not None:
@@ -276,6 +316,22 @@ class ValueReader:
             if m and number(m.group("n")) is not None:
                 add(number(m.group("n")), m.start(), m.end(), True)
         return out
+
+    # -- "4 pads since lunch and it's only 3pm" --------------------------------------------------
+    def _pads_since(self, low: str, now: _dt.datetime, taken: List[ValueMention]) -> List[ValueMention]:
+        if any(v.kind == "pads_per_hour" for v in taken):
+            return []
+        m = self._pads_since_re.search(low)
+        if not m:
+            return []
+        start = _clock_hours(m, ANCHOR_HOURS)
+        said_now = self._now_re.search(low)
+        end = _clock_hours(said_now, {}) if said_now else now.hour + now.minute / 60
+        count = number(m.group("n"))
+        if start is None or end is None or count is None or end <= start:
+            return []
+        rate = count / max(end - start, 0.5)
+        return [ValueMention("pads_per_hour", round(rate, 2), m.start(), m.end(), m.group(0).strip())]
 
     @staticmethod
     def _days_back(when: str, today: _dt.date) -> float:

@@ -1,19 +1,23 @@
-"""The second independent set (tests/triage/holdout): safety gates over the whole set.
+"""The independent sets (tests/triage/holdout, holdout2): safety gates over each whole set.
 
-Its author saw only clinical-facts.md, not the engine or the other sets. The first score, before
-any change made from it, is recorded in tests/triage/holdout/README.md.
+Their authors saw only clinical-facts.md, not the engine or the other sets. The first score of
+each, before any change made from it, is recorded in its README.
 """
 import json
 from pathlib import Path
 
 RANK = {"info": 0, "self_care": 1, "routine": 2, "urgent": 3, "emergency": 4}
-ROWS = [json.loads(line) for line in (Path(__file__).parent / "holdout" / "holdout.jsonl").read_text().splitlines()
-        if line.strip()]
+import pytest
+
+HERE = Path(__file__).parent
+SETS = {"holdout": HERE / "holdout" / "holdout.jsonl", "holdout2": HERE / "holdout2" / "holdout2.jsonl"}
 
 
-def test_holdout_red_flags_and_accuracy(engine):
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_holdout_red_flags_and_accuracy(engine, name):
+    rows = [json.loads(line) for line in SETS[name].read_text().splitlines() if line.strip()]
     misses, red_flags, caught, correct = [], 0, 0, 0
-    for row in ROWS:
+    for row in rows:
         level = engine.triage(row["text"]).level
         correct += level in row["accept"]
         if min(RANK[a] for a in row["accept"]) >= RANK["urgent"]:
@@ -23,4 +27,4 @@ def test_holdout_red_flags_and_accuracy(engine):
             else:
                 misses.append(f"{row['id']}: got {level}: {row['text']}")
     assert caught == red_flags, "red flags missed:\n" + "\n".join(misses)
-    assert correct / len(ROWS) >= 0.95
+    assert correct / len(rows) >= 0.95

@@ -202,3 +202,39 @@ def test_a_pregnancy_test_mentioned_earlier_combines_with_later_pain(engine):
 def test_earlier_findings_roundtrip_through_dicts(engine):
     f = engine.triage("I feel sick").findings[0]
     assert Finding.from_dict(f.to_dict()) == f
+
+
+# -- the quick-reply buttons of the follow-up questions read as meant ------------------------
+@pytest.mark.parametrize("question,setup,expected", [
+    ("pads_per_hour", "I'm bleeding", ["self_care", "urgent", "urgent"]),
+    ("pain_score", "I have cramps", ["self_care", "self_care", "urgent"]),
+    ("painkillers_help", "I have cramps", ["self_care", "urgent"]),
+])
+def test_follow_up_buttons_mean_what_they_say(engine, question, setup, expected):
+    from bot.conversation import replies
+
+    earlier = [f for f in engine.triage(setup).findings if f.counts]
+    buttons = replies()["questions"][question]["buttons"]
+    got = [engine.triage(payload, Context(earlier_findings=earlier, expecting=question)).level
+           for _title, payload in buttons]
+    assert got == expected
+
+
+@pytest.mark.parametrize("answer,rate", [("less than one pad in the last hour", 0.5), ("under 1", 0.5),
+                                         ("not even one", 0.5), ("2", 2), ("none", 0)])
+def test_bare_pad_answers(engine, answer, rate):
+    earlier = [f for f in engine.triage("I'm bleeding").findings]
+    d = engine.triage(answer, Context(earlier_findings=earlier, expecting="pads_per_hour"))
+    assert d.values.pads_per_hour == rate
+
+
+def test_unquoted_yes_no_in_a_knowledge_list_is_refused(tmp_path):
+    """YAML turns bare yes/no/off into booleans; the loader must say so, not match 'True'."""
+    import shutil
+
+    from bot.triage import knowledge_base
+    shutil.copytree(knowledge_base.KNOWLEDGE_DIR, tmp_path / "k")
+    values = tmp_path / "k" / "values.yml"
+    values.write_text(values.read_text().replace('["yes", yeah', "[yes, yeah"))
+    with pytest.raises(knowledge_base.KnowledgeError, match="quotes"):
+        knowledge_base.load(tmp_path / "k")
