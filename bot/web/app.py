@@ -8,6 +8,8 @@ allows scripts, styles and connections only to this server, plus connections to 
 """
 from __future__ import annotations
 
+import os
+
 import html
 import re
 from pathlib import Path
@@ -93,11 +95,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def mount_staff(app: web.Application) -> None:
-    """The nurses' dashboard (bot/dashboard) will be mounted here, under /staff/, e.g.
-    `app.add_subapp("/staff/", dashboard.create_app(...))`. Not built yet: does nothing.
+    """The nurses' dashboard (bot/dashboard) under /staff/, with its own authentication and CSP.
+    HSG_COOKIE_SECURE=0 allows its session cookie over plain http (local development only)."""
+    from bot.dashboard import create_dashboard
+    from bot.escalation import get_service
 
-    It will need its own authentication, and its own CSP if it differs from the page's
-    (the security-header hook below sets headers only where a handler has not set them)."""
+    service = get_service()
+    secure = os.environ.get("HSG_COOKIE_SECURE", "1") != "0"
+    app.add_subapp("/staff/", create_dashboard(service, service.sessions, cookie_secure=secure))
 
 
 def create_app(rasa_url: str, settings=None) -> web.Application:

@@ -222,9 +222,10 @@ def test_chat_js_never_parses_text_as_html():
         assert sink not in js, sink
 
 
-def test_the_staff_dashboard_has_its_place_but_is_not_mounted_yet():
-    assert callable(web_app.mount_staff)
-    assert fetch(["/staff/"])["/staff/"][0] == 404
+def test_the_staff_dashboard_is_mounted_and_asks_for_a_login():
+    status, headers, body = fetch(["/staff/"])["/staff/"][:3]
+    assert status in (302, 303, 200)
+    assert "login" in (headers.get("Location", "") + str(body)).lower()
 
 
 def _free_port() -> int:
