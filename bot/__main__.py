@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -125,10 +126,20 @@ def _telegram(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from bot.wiring import run_telegram
+    _without_tensorflow()
+    from bot.wiring import build_gateway, run_telegram
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_telegram())
+    webhook = None
+    try:
+        if args.webhook:
+            from bot.channels.telegram.webhook import WebhookConfig
+            webhook = WebhookConfig.from_env()
+        gateway = build_gateway(args.rasa_url)
+    except ValueError as e:        # a malformed setting: say which, fail
+        print(e, file=sys.stderr)
+        return 2
+    asyncio.run(run_telegram(gateway, webhook=webhook))
     return 0
 
 
@@ -163,7 +174,13 @@ def main(argv=None) -> int:
     p.set_defaults(func=_staff_add)
     p = sub.add_parser("relay", help="deliver staff alerts from the outbox and run the timers")
     p.set_defaults(func=_relay)
-    p = sub.add_parser("telegram", help="the Telegram bot (long polling): staff buttons and patients")
+    p = sub.add_parser("telegram", help="the Telegram bot: staff buttons and patients' private chats "
+                                        "(long polling, or --webhook)")
+    p.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"),
+                   help="Rasa's HTTP server (REST channel and HTTP API; default http://localhost:5005)")
+    p.add_argument("--webhook", action="store_true",
+                   help="serve Telegram's webhook instead of long polling (TELEGRAM_WEBHOOK_URL, "
+                        "TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_LISTEN)")
     p.set_defaults(func=_telegram)
     args = parser.parse_args(argv)
     return args.func(args)

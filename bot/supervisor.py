@@ -58,8 +58,12 @@ def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_por
                                    "--rasa-url", f"http://localhost:{rasa_port}"],
                            health_url=f"http://127.0.0.1:{web_port}/healthz"))
     if os.environ.get("TELEGRAM_BOT_TOKEN") and (ROOT / "bot" / "channels" / "telegram").is_dir():
+        # long polling: one process receives the bot's updates (staff buttons and patients' chats)
         out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
                                         "--rasa-url", f"http://localhost:{rasa_port}"]))
+        if os.environ.get("TELEGRAM_STAFF_CHAT_ID"):
+            out.append(Service("relay", [sys.executable, "-m", "bot", "relay"],
+                               env={"RASA_URL": f"http://localhost:{rasa_port}"}))
     return out
 
 
@@ -116,6 +120,11 @@ def run(model: str, wait_seconds: float = 300) -> int:
         if any(s.name == "web" for s in procs):
             print("  Patients' chat page:  http://localhost:8080/", flush=True)
             print("  Nurses' dashboard:    http://localhost:8080/staff/", flush=True)
+        if any(s.name == "telegram" for s in procs):
+            print("  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
+                  "privately, nurses use the staff chat's buttons", flush=True)
+            print("  Staff alerts relay:   " + ("running (python -m bot relay)" if any(s.name == "relay" for s in procs)
+                                             else "off (set TELEGRAM_STAFF_CHAT_ID)"), flush=True)
         print("  REST:   curl -s localhost:5005/webhooks/rest/webhook "
               "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'", flush=True)
         print("  Stop with Ctrl-C.", flush=True)

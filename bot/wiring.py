@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from typing import Optional
 
@@ -37,15 +38,27 @@ def build_relay(patient_notifier=None) -> OutboxRelay:
                        patient=patient_notifier, is_postgres=db.is_postgres)
 
 
-async def run_relay(patient_notifier=None) -> None:
-    if patient_notifier is None:
-        import os
+def _quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO, and Bot API URLs hold the bot token."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
-        from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
-        rasa = RasaPatientNotifier(os.environ.get("RASA_URL", "http://localhost:5005"),
-                                   token=os.environ.get("RASA_AUTH_TOKEN"))
-        patient_notifier = PatientNotifiers(rasa)
+
+def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
+    """'Call us directly' notices: Telegram patients by Telegram, the others through Rasa."""
+    from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
+    from bot.channels.telegram.notifier import TelegramPatientNotifier
+
+    rasa = RasaPatientNotifier(rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
+                               token=os.environ.get("RASA_AUTH_TOKEN"))
+    return PatientNotifiers(rasa, by_channel={"telegram": TelegramPatientNotifier(bot, sessions)})
+
+
+async def run_relay(patient_notifier=None) -> None:
+    _quiet_http_logs()
     relay = build_relay(patient_notifier)
+    if patient_notifier is None:
+        relay.patient = patient_notifiers(relay.staff.bot)
     await relay.staff.bot.initialize()
     stop = _stop_event()
     log.info("outbox relay running")
@@ -55,20 +68,45 @@ async def run_relay(patient_notifier=None) -> None:
         await relay.staff.bot.shutdown()
 
 
-async def run_telegram(gateway=None) -> None:
-    """Long polling: staff buttons (and, with a gateway, patients' chats)."""
+def build_gateway(rasa_url: str):
+    """The patients' Telegram gateway: Rasa's REST channel at rasa_url, opaque ids from the secret."""
+    from bot.channels.telegram.gateway import PatientGateway
+    from bot.channels.telegram.identity import load_secret
+
+    cfg = settings_mod.get()
+    return PatientGateway(rasa_url, load_secret(cfg.data_dir), rasa_token=os.environ.get("RASA_AUTH_TOKEN"))
+
+
+async def run_telegram(gateway=None, webhook=None) -> None:
+    """The Telegram bot: staff buttons and (with a gateway) patients' chats. Long polling, or with
+    webhook (a bot.channels.telegram.webhook.WebhookConfig) the webhook server."""
     cfg = settings_mod.get()
     if not cfg.telegram_bot_token:
         raise SystemExit("TELEGRAM_BOT_TOKEN is not set")
-    from bot.channels.telegram.app import build_application
+    from bot.channels.telegram.app import ALLOWED_UPDATES, build_application
 
+    _quiet_http_logs()
     app = build_application(cfg.telegram_bot_token, get_service(), cfg.telegram_staff_chat_id,
                             cfg.telegram_api_base_url, gateway=gateway)
     stop = _stop_event()
     async with app:
+        if gateway is not None:
+            await gateway.start()
         await app.start()
-        await app.updater.start_polling(allowed_updates=["message", "edited_message", "callback_query"])
-        log.info("telegram polling")
-        await stop.wait()
-        await app.updater.stop()
-        await app.stop()
+        try:
+            if webhook is None:
+                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                log.info("telegram polling")
+                await stop.wait()
+                await app.updater.stop()
+            else:
+                from bot.channels.telegram.webhook import WebhookServer
+
+                server = WebhookServer(app, webhook)
+                await server.start()
+                await stop.wait()
+                await server.stop()
+        finally:
+            await app.stop()
+            if gateway is not None:
+                await gateway.close()

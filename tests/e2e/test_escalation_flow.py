@@ -60,8 +60,8 @@ def test_red_flag_to_acknowledged(live_bot, staff_side):
         esc = s.get(Escalation, ref)
         assert esc.conversation_id == sender and esc.level == "urgent"
 
-    alert = emu.wait_for("sendMessage", timeout=30, chat_id=STAFF_CHAT)
-    assert ref in alert.params["text"]
+    emu.wait_until(lambda: any(ref in t for t in emu.sent_texts(STAFF_CHAT)), timeout=30,
+                   what=f"the alert for {ref}")
     message_id = [m for m in emu.sent_messages(STAFF_CHAT) if ref in m["text"]][0]["message_id"]
 
     # someone not on the roster presses Acknowledge: refused and audited

@@ -1,0 +1,449 @@
+"""Patients' private chats on Telegram, beside Rasa (not Rasa's own Telegram connector).
+
+The gateway is registered in the one Telegram Application (app.py) that also serves the nurses'
+staff chat. For each patient:
+
+- identity: the Rasa sender id is "tg-" + HMAC(secret, chat id) (identity.py); the chat id itself
+  is stored only in the patient's contact row, and only after consent (bot.escalation.patients);
+- /start says who the bot is (automated, not a person, not a doctor), what it can and can't do,
+  that it is not an emergency service, and asks consent to store the conversation (inline buttons);
+- before consent nothing goes to Rasa and nothing is stored, but no message goes unanswered: the
+  triage engine runs locally, red flags get the urgent/emergency answer (bot.conversation wording),
+  then the consent request again;
+- after consent text goes to Rasa's REST channel and Rasa's answers come back formatted for
+  Telegram (format.py), with a typing indicator while Rasa thinks and Rasa's buttons as a one-time
+  reply keyboard (a tapped title is sent to Rasa as the button's payload);
+- Rasa down (or answering nothing): the local engine's answer and the clinic's numbers; with
+  consent, a red flag is then recorded as an escalation here so the nurses still hear of it;
+- photos, voice, stickers, documents, locations, edits and group chats get a clear answer;
+- /forget empties Rasa's tracker (HTTP API), deletes contact, consent and stored updates of the
+  chat, marks the conversation forgotten and says what the clinic keeps;
+- a global error handler logs without message text and still answers with the clinic's numbers.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler,
+                          filters)
+
+from bot import conversation
+from bot.privacy import forget_rasa_conversation
+from bot.escalation import patients
+
+from . import format as fmt
+from .api import retry_after_seconds
+from .identity import opaque_id
+from .rasa_client import RasaClient, RasaUnavailable
+
+log = logging.getLogger(__name__)
+TEXTS_FILE = Path(__file__).with_name("texts.yml")
+CHANNEL = patients.TELEGRAM
+CONTACT_HOW = "Telegram chat with the clinic's bot"
+COMMANDS = [("start", "What this assistant is, and what it stores"),
+            ("forget", "Delete our conversation"),
+            ("help", "How to use this assistant")]
+SEND_ATTEMPTS = 4
+TYPING_EVERY = 4.5          # Telegram shows "typing..." for about 5 s
+RECORD_TIMEOUT = 10.0
+
+
+@lru_cache(maxsize=1)
+def _texts() -> Dict[str, str]:
+    with open(TEXTS_FILE, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def text(key: str) -> str:
+    """A Telegram-channel text with the clinic's details filled in (plain, not yet escaped)."""
+    return conversation.render(_texts()[key])
+
+
+@dataclass
+class Out:
+    """One answer to send: plain text (escaped when sent), and how it is shown."""
+
+    text: str
+    emphasis: bool = False                                   # bold first sentence (emergency)
+    quick_replies: List[Tuple[str, str]] = field(default_factory=list)   # (title, payload)
+    inline: Optional[InlineKeyboardMarkup] = None
+
+
+def consent_buttons() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text("consent_yes_button"), callback_data="consent:yes"),
+                                  InlineKeyboardButton(text("consent_no_button"), callback_data="consent:no")]])
+
+
+def answers_from_rasa(answers: Sequence[Dict[str, Any]]) -> List[Out]:
+    """Rasa REST answers -> Outs. The triage payload ({"custom": {"triage": ...}}) follows the texts
+    of its answer; for an emergency the first of those texts gets the bold first sentence."""
+    outs: List[Out] = []
+    group_start = 0
+    for a in answers:
+        body = a.get("text")
+        buttons = [(str(b.get("title", "")), str(b.get("payload", b.get("title", ""))))
+                   for b in (a.get("buttons") or a.get("quick_replies") or []) if isinstance(b, dict)]
+        if isinstance(body, str) and body.strip():
+            outs.append(Out(body, quick_replies=[b for b in buttons if b[0].strip()]))
+        elif buttons and outs:
+            outs[-1].quick_replies.extend(b for b in buttons if b[0].strip())
+        custom = a.get("custom")
+        if isinstance(custom, dict):
+            triage = custom.get("triage") if isinstance(custom.get("triage"), dict) else {}
+            if triage.get("level") == "emergency" and group_start < len(outs):
+                outs[group_start].emphasis = True
+            group_start = len(outs)
+    return outs
+
+
+def _kind(update: Update) -> str:
+    for name in ("message", "edited_message", "channel_post", "edited_channel_post", "callback_query"):
+        if getattr(update, name, None) is not None:
+            return name
+    return "other"
+
+
+class PatientGateway:
+    def __init__(self, rasa_url: str, id_secret: bytes, sessions=None, rasa_token: Optional[str] = None,
+                 rasa_timeout: float = 30, record_when_rasa_down: bool = True):
+        self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)
+        self.secret = id_secret
+        self.sessions = sessions                  # None: the process-wide database (settings)
+        self.record_when_rasa_down = record_when_rasa_down
+        self.app: Optional[Application] = None
+        self._warm: Optional[asyncio.Task] = None
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def conversation_id(self, chat_id: int) -> str:
+        return opaque_id(self.secret, chat_id)
+
+    def register(self, app: Application) -> None:
+        self.app = app
+        private = filters.ChatType.PRIVATE
+        new_message = filters.UpdateType.MESSAGE
+        app.add_handler(CallbackQueryHandler(self.on_consent_button, pattern=r"^consent:(yes|no)$"))
+        app.add_handler(CallbackQueryHandler(self.on_other_button))
+        staff_chat = app.bot_data.get("staff_chat_id")
+        if staff_chat:
+            try:
+                app.add_handler(MessageHandler(filters.Chat(chat_id=int(staff_chat)), self.on_staff_chat))
+            except ValueError:
+                app.add_handler(MessageHandler(filters.Chat(username=str(staff_chat).lstrip("@")),
+                                               self.on_staff_chat))
+        app.add_handler(MessageHandler(~private, self.on_not_private))
+        app.add_handler(MessageHandler(private & filters.UpdateType.EDITED, self.on_edited))
+        app.add_handler(CommandHandler("start", self.on_start, filters=private & new_message))
+        app.add_handler(CommandHandler("forget", self.on_forget, filters=private & new_message))
+        app.add_handler(CommandHandler("help", self.on_help, filters=private & new_message))
+        app.add_handler(MessageHandler(private & new_message & filters.TEXT & ~filters.COMMAND, self.on_text))
+        app.add_handler(MessageHandler(private & new_message & filters.COMMAND, self.on_unknown_command))
+        app.add_handler(MessageHandler(private & new_message, self.on_other_message))
+        app.add_error_handler(self.on_error)
+
+    async def start(self) -> None:
+        """After the application is initialised: the command menu, and the engine loaded ahead."""
+        try:
+            await self.app.bot.set_my_commands(COMMANDS)
+        except TelegramError as e:
+            log.warning("could not set the bot's commands: %s", type(e).__name__)
+        self._warm = asyncio.create_task(asyncio.to_thread(_engine))
+
+    async def close(self) -> None:
+        await self.rasa.close()
+
+    # -- sending -----------------------------------------------------------------------------------
+    async def send(self, chat_id: int, html: str, markup=None) -> None:
+        """One message, HTML; Telegram's 429 waits honoured, network errors retried."""
+        bot = self.app.bot
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                await bot.send_message(chat_id, html, parse_mode=ParseMode.HTML, reply_markup=markup,
+                                       link_preview_options=LinkPreviewOptions(is_disabled=True))
+                return
+            except RetryAfter as e:
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(min(60.0, retry_after_seconds(e)))
+            except Forbidden:
+                log.info("patient chat %s… blocked the bot; answer dropped", self.conversation_id(chat_id)[:12])
+                return
+            except BadRequest as e:
+                if "parse entities" not in str(e).lower():
+                    raise
+                # never expected (everything is escaped); still, the patient gets the words
+                await bot.send_message(chat_id, fmt.plain([html]), reply_markup=markup)
+                return
+            except (TimedOut, NetworkError):
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+
+    async def deliver(self, chat_id: int, outs: Sequence[Out], context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send answers in order. Quick replies become a one-time keyboard on the message that
+        carries them (and are remembered, title -> payload); a keyboard left from the previous
+        answer is removed with the first message."""
+        chat_data = context.chat_data if context.chat_data is not None else {}
+        messages: List[List[Any]] = []
+        replies: Dict[str, str] = {}
+        for out in outs:
+            chunks = fmt.to_html(out.text, emphasis=out.emphasis)
+            for i, chunk in enumerate(chunks):
+                markup = None
+                if i == len(chunks) - 1:
+                    if out.inline is not None:
+                        markup = out.inline
+                    elif out.quick_replies:
+                        markup = fmt.keyboard([t for t, _ in out.quick_replies])
+                        replies = {t.strip().casefold(): p for t, p in out.quick_replies}
+                messages.append([chunk, markup])
+        if not messages:
+            return
+        keyboard_left = bool(chat_data.get("keyboard")) and not replies
+        if keyboard_left:
+            free = next((m for m in messages if m[1] is None), None)
+            if free is not None:
+                free[1] = fmt.remove_keyboard()
+                keyboard_left = False
+        chat_data["keyboard"] = bool(replies) or keyboard_left
+        chat_data["quick_replies"] = replies
+        for html, markup in messages:
+            await self.send(chat_id, html, markup)
+
+    async def say(self, chat_id: int, context, *keys: str, inline: Optional[InlineKeyboardMarkup] = None) -> None:
+        outs = [Out(text(k)) for k in keys]
+        if inline is not None and outs:
+            outs[-1].inline = inline
+        await self.deliver(chat_id, outs, context)
+
+    def _typing(self, chat_id: int) -> asyncio.Task:
+        async def loop() -> None:
+            while True:
+                try:
+                    await self.app.bot.send_chat_action(chat_id, ChatAction.TYPING)
+                except TelegramError:
+                    return
+                await asyncio.sleep(TYPING_EVERY)
+        return asyncio.create_task(loop())
+
+    # -- consent -----------------------------------------------------------------------------------
+    async def _consented(self, conversation_id: str) -> bool:
+        return await asyncio.to_thread(patients.has_consent, conversation_id, self.sessions)
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update.effective_chat.id
+        if await self._consented(self.conversation_id(chat_id)):
+            await self.say(chat_id, context, "intro", "consent_already")
+        else:
+            await self.say(chat_id, context, "intro", "consent_request", inline=consent_buttons())
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.say(update.effective_chat.id, context, "help")
+
+    async def on_consent_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        message = query.message
+        if message is None or message.chat.type != ChatType.PRIVATE:
+            await query.answer(text("button_expired"))
+            return
+        chat_id = message.chat.id
+        conv = self.conversation_id(chat_id)
+        agreed = query.data == "consent:yes"
+        already = await self._consented(conv)
+        if agreed:
+            await asyncio.to_thread(patients.record_consent, conv, CHANNEL, str(chat_id), "telegram button",
+                                    self.sessions)
+        elif not already:
+            await asyncio.to_thread(patients.record_refusal, conv, CHANNEL, self.sessions)
+        await query.answer()
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except TelegramError:
+            pass                        # the buttons stay; pressing them again is harmless
+        if agreed:
+            await self.say(chat_id, context, "consent_already" if already else "consent_given")
+        elif already:
+            await self.deliver(chat_id, [Out(text("consent_already"))], context)
+        else:
+            await self.say(chat_id, context, "consent_declined")
+        log.info("consent %s for %s…", "given" if agreed else "declined", conv[:12])
+
+    async def on_other_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.callback_query.answer(text("button_expired"))
+
+    # -- messages ----------------------------------------------------------------------------------
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.handle_text(update.effective_chat.id, update.effective_message.text or "", context)
+
+    async def handle_text(self, chat_id: int, message: str, context: ContextTypes.DEFAULT_TYPE) -> None:
+        conv = self.conversation_id(chat_id)
+        try:
+            consented = await self._consented(conv)
+        except Exception:
+            log.exception("consent lookup failed for %s…; answering locally", conv[:12])
+            await self.deliver(chat_id, await self.local_answer(conv, message, consented=False), context)
+            return
+        if not consented:
+            await self.deliver(chat_id, await self.before_consent(message), context)
+            return
+        chat_data = context.chat_data if context.chat_data is not None else {}
+        replies = chat_data.get("quick_replies") or {}
+        to_rasa = replies.get(message.strip().casefold(), message)
+        typing = self._typing(chat_id)
+        try:
+            answers = await self.rasa.send(conv, to_rasa)
+            outs = answers_from_rasa(answers)
+            if not outs:
+                log.warning("Rasa answered nothing for %s…; answering locally", conv[:12])
+        except RasaUnavailable as e:
+            log.warning("Rasa unavailable (%s) for %s…; answering locally", e, conv[:12])
+            outs = []
+        finally:
+            typing.cancel()
+        if not outs:
+            outs = await self.local_answer(conv, message, consented=True)
+        await self.deliver(chat_id, outs, context)
+
+    async def before_consent(self, message: str) -> List[Out]:
+        """Nothing stored, nothing sent to Rasa; red flags still get their answer."""
+        request = Out(text("consent_request_short"), inline=consent_buttons())
+        try:
+            decision = await asyncio.to_thread(_engine().triage, message)
+        except Exception:
+            log.exception("local triage failed")
+            return [Out(text("error")), request]
+        if decision.red_flag:
+            return _symptom_outs(decision, None) + [request]
+        return [Out(text("before_consent")), request]
+
+    async def local_answer(self, conv: str, message: str, consented: bool) -> List[Out]:
+        """Rasa down: the engine's answer (symptoms) or an apology, always with the clinic's numbers."""
+        try:
+            decision = await asyncio.to_thread(_engine().triage, message)
+        except Exception:
+            log.exception("local triage failed")
+            return [Out(text("error"))]
+        if decision.level == "info":
+            return [Out(text("rasa_down"))]
+        reference = None
+        if decision.red_flag and consented and self.record_when_rasa_down:
+            reference = await self._record_escalation(conv, decision, message)
+        return _symptom_outs(decision, reference)
+
+    async def _record_escalation(self, conv: str, decision, message: str) -> Optional[str]:
+        service = (self.app.bot_data if self.app else {}).get("escalations")
+        if service is None:
+            return None
+        active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
+        try:
+            recorded = await asyncio.wait_for(asyncio.to_thread(
+                service.record, conv, CHANNEL, decision.level, conversation.summary(active),
+                conversation.payload(decision, None)["triage"]["findings"], decision.reasons, message, [],
+                decision.values.days_since_procedure, {"channel": CHANNEL, "how": CONTACT_HOW}), RECORD_TIMEOUT)
+        except Exception:
+            log.exception("could not record the escalation for %s… while Rasa is down", conv[:12])
+            return None
+        log.info("escalation %s recorded by the gateway for %s… (Rasa down)", recorded.id, conv[:12])
+        return recorded.id
+
+    async def on_other_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        m = update.effective_message
+        chat_id = update.effective_chat.id
+        if m.voice or m.audio or m.video or m.video_note:
+            key = "not_voice"
+        elif m.location or m.venue:
+            key = "not_location"
+        else:
+            key = "not_text"
+        await self.say(chat_id, context, key)
+        if m.caption and m.caption.strip():
+            await self.say(chat_id, context, "caption_read")
+            await self.handle_text(chat_id, m.caption, context)
+
+    async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.say(update.effective_chat.id, context, "edited")
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.say(update.effective_chat.id, context, "unknown_command")
+
+    async def on_not_private(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat = update.effective_chat
+        if chat is None:
+            return
+        try:
+            await self.send(chat.id, fmt.escape(text("private_only")))
+        except TelegramError as e:
+            log.info("could not answer in a %s chat: %s", chat.type, type(e).__name__)
+
+    async def on_staff_chat(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Nurses talk among themselves in the staff chat: the bot stays quiet there."""
+
+    # -- forgetting --------------------------------------------------------------------------------
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat_id = update.effective_chat.id
+        conv = self.conversation_id(chat_id)
+        tracker_cleared = False
+        try:
+            await self.rasa.replace_tracker(conv, [])     # clears Rasa's in-memory copy
+            await asyncio.to_thread(forget_rasa_conversation, conv)   # and the stored events
+            remaining = await self.rasa.remaining_messages(conv)
+            tracker_cleared = remaining == 0
+            if not tracker_cleared:
+                log.error("Rasa kept %d messages of %s… after the tracker was replaced with no events "
+                          "(its tracker store only appends)", remaining, conv[:12])
+        except RasaUnavailable as e:
+            log.warning("could not empty Rasa's tracker for %s…: %s", conv[:12], e)
+        await asyncio.to_thread(patients.forget, conv, CHANNEL, str(chat_id),
+                                {"rasa_tracker_cleared": tracker_cleared}, self.sessions)
+        if context.chat_data is not None:
+            context.chat_data.clear()
+            context.chat_data["keyboard"] = True      # whatever keyboard was shown goes too
+        await self.say(chat_id, context, "forget_done" if tracker_cleared else "forget_tracker_failed",
+                       "forget_kept", "forget_next")
+        log.info("patient data forgotten for %s… (Rasa tracker cleared: %s)", conv[:12], tracker_cleared)
+
+    # -- errors ------------------------------------------------------------------------------------
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log without message text (exception type and stack only), and still answer a patient."""
+        err = context.error
+        kind = _kind(update) if isinstance(update, Update) else type(update).__name__
+        update_id = getattr(update, "update_id", None)
+        stack = "".join(traceback.format_tb(err.__traceback__)) if err is not None else ""
+        log.error("error handling update %s (%s): %s\n%s", update_id, kind, type(err).__name__, stack)
+        if not isinstance(update, Update):
+            return
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return
+        try:
+            await self.send(chat.id, fmt.escape(text("error")))
+        except Exception as e:      # noqa: BLE001 - nothing more can be done; logged
+            log.error("could not send the error answer for update %s: %s", update_id, type(e).__name__)
+
+
+_engine_lock = threading.Lock()
+
+
+def _engine():
+    """The triage engine (loaded once, about 2 s; the warm-up and a first message may race)."""
+    from bot.triage import engine
+    with _engine_lock:
+        return engine()
+
+
+def _symptom_outs(decision, reference: Optional[str]) -> List[Out]:
+    """bot.conversation's answer for a decision (same wording as in Rasa), without the follow-up
+    question (its answer could not be followed up here)."""
+    reply = conversation.compose(decision, conversation.Memory(), escalation_ref=reference)
+    lines = reply.lines[:-1] if reply.memory.expecting else reply.lines
+    return [Out(line.text, emphasis=(i == 0 and decision.level == "emergency")) for i, line in enumerate(lines)]
