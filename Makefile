@@ -19,14 +19,15 @@ MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test validate evaluate shell benchmark benchmark-rest clean
+.PHONY: help install run train model test validate evaluate review-sheet shell benchmark benchmark-rest clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make train     (re)train the model if the data or config changed"
 	@echo "make validate  check the training data and the clinical knowledge files"
-	@echo "make evaluate  NLU, story and triage scores in reports/"
+	@echo "make evaluate  NLU, story and triage scores in reports/latest/index.html"
+	@echo "make review-sheet  regenerate docs/clinician-review.md from the knowledge files"
 	@echo "make shell     talk to the bot in the terminal"
 	@echo "make benchmark time the triage engine"
 	@echo "make benchmark-rest  per-turn latency through REST (1 and 20 conversations, turn 1 vs 40)"
@@ -64,14 +65,23 @@ run: $(STAMP) $(MODEL)
 validate: $(STAMP)
 	@echo "==> checking the clinical knowledge files"
 	@$(BIN)/python -m bot validate
+	@$(BIN)/python -m bot.tools.review_sheet --check
 	@echo "==> rasa data validate"
 	@$(BIN)/rasa data validate --fail-on-warnings --quiet
 
 test: $(STAMP) $(MODEL) validate
 	@echo "==> pytest (model $(MODEL))"
 	@HSG_MODEL=$(MODEL) $(BIN)/python -m pytest -p no:cacheprovider
+	@echo "==> triage safety gate (dev vignettes)"
+	@$(BIN)/python -m bot.tools.gates
 	@echo "==> story tests (rasa test core --fail-on-prediction-errors)"
 	@$(BIN)/rasa test core --model $(MODEL) --stories tests/stories --fail-on-prediction-errors --out results/stories --no-plot
+
+evaluate: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot.tools.evaluate --model $(MODEL)
+
+review-sheet: $(STAMP)
+	@$(BIN)/python -m bot.tools.review_sheet
 
 shell: $(STAMP) $(MODEL)
 	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml
