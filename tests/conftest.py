@@ -25,7 +25,7 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='hsg-
 
 import pytest  # noqa: E402
 
-from support.paths import vignettes_dir
+from support.paths import trained_model, vignettes_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,18 +37,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _model() -> Path:
-    if os.environ.get("HSG_MODEL"):
-        path = ROOT / os.environ["HSG_MODEL"]
-        if not path.exists():
-            pytest.fail(f"HSG_MODEL={path} does not exist")
-        return path
-    models = sorted((ROOT / "models").glob("hsg-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        pytest.skip("no trained model: run `make test` (it trains one) or `make train`")
-    return models[-1]
 
 
 def wait_http(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
@@ -92,7 +80,7 @@ class Bot:
 
 @pytest.fixture(scope="session")
 def live_bot(tmp_path_factory):
-    model = _model()
+    model = trained_model()
     tmp = tmp_path_factory.mktemp("bot")
     rasa_port, action_port = free_port(), free_port()
     endpoints = tmp / "endpoints.yml"

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def vignettes_dir() -> Optional[Path]:
-    """Where the shared vignettes are (same search as tests/support/paths.py)."""
+    """Where the shared vignettes are: HSG_VIGNETTES_DIR, ../shared beside this checkout, or
+    beside the main workspace (CI runs from a fresh clone elsewhere)."""
     candidates = [os.environ.get("HSG_VIGNETTES_DIR"), ROOT.parent / "shared" / "vignettes",
                   "/work/shared/vignettes"]
     for c in candidates:

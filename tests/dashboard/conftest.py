@@ -22,7 +22,8 @@ from bot.escalation.db import Database
 from bot.escalation.models import AuditEntry, utcnow
 from bot.escalation.service import Escalations
 from bot.escalation.staff import add_staff
-from support.databases import PostgresSchema, postgres_available
+from support.browser import chromium
+from support.databases import throwaway_database
 
 T = TypeVar("T")
 NURSE_NAME = "Nurse Ada"
@@ -35,18 +36,8 @@ FINDINGS = [{"concept": "heavy_bleeding", "name": "Heavy bleeding", "text": "ble
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'dashboard.db'}")
+    with throwaway_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-        return
-    if not postgres_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (.ci/run starts it)")
-    schema = PostgresSchema()
-    db = Database(schema.url)
-    yield db
-    db.dispose()
-    schema.drop()
 
 
 @pytest.fixture
@@ -153,8 +144,6 @@ def audit_rows(database: Database, action: Optional[str] = None, escalation_id: 
 
 # -- the browser test: the app served from a background thread, Debian's chromium ---------------
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 class ServerThread:
@@ -193,16 +182,5 @@ class ServerThread:
 
 @pytest.fixture
 def browser():
-    import shutil
-
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b

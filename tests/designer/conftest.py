@@ -7,23 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from support.paths import vignettes_dir
+from support.paths import trained_model, vignettes_dir  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWLEDGE = ROOT / "bot" / "triage" / "knowledge"
-
-
-def trained_model() -> Path:
-    """As tests/conftest.py finds it: HSG_MODEL (make test), else the newest models/hsg-*.tar.gz."""
-    if os.environ.get("HSG_MODEL"):
-        path = ROOT / os.environ["HSG_MODEL"]
-        if not path.exists():
-            pytest.fail(f"HSG_MODEL={path} does not exist")
-        return path
-    models = sorted((ROOT / "models").glob("hsg-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        pytest.skip("no trained model: run `make test` (it trains one) or `make train`")
-    return models[-1]
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ each instead of two.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from support.browser import chromium
 from support.paths import vignettes_dir
 
 from .conftest import ROOT, trained_model
@@ -68,31 +68,22 @@ def test_intent_f1_floor_on_the_held_out_set(evaluation):
 
 @pytest.mark.browser
 def test_the_report_opens_in_chromium_without_errors(evaluation):
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     out, _ = evaluation
     page_path = (out / "latest" / "index.html").resolve()
     errors, failed = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.goto(page_path.as_uri())
-            page.wait_for_load_state("load")
-            images = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.complete,"
-                                   " i.naturalWidth])")
-            changes = page.inner_text("#changes + *")
-            body = page.inner_text("body")
-            shot = out / "report.png"
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.getAttribute('src'), i.complete,"
+                               " i.naturalWidth])")
+        changes = page.inner_text("#changes + *")
+        body = page.inner_text("body")
+        shot = out / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
     assert not errors, errors
     assert not failed, failed
     assert len(images) >= 3, images

@@ -1,25 +1,14 @@
 import pytest
 
-from bot.escalation.db import Database
 from bot.escalation.service import Escalations
 from bot.escalation.staff import add_staff
-from support.databases import PostgresSchema, postgres_available
+from support.databases import throwaway_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'esc.db'}")
+    with throwaway_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-        return
-    if not postgres_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (.ci/run starts it)")
-    schema = PostgresSchema()
-    db = Database(schema.url)
-    yield db
-    db.dispose()
-    schema.drop()
 
 
 @pytest.fixture

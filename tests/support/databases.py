@@ -1,6 +1,7 @@
 """Throwaway databases for tests: an SQLite file, or a fresh schema on the local PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -35,3 +36,27 @@ class PostgresSchema:
         with self.admin.begin() as c:
             c.execute(text(f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE'))
         self.admin.dispose()
+
+
+@contextlib.contextmanager
+def throwaway_database(kind: str, tmp_path):
+    """A migrated Database on SQLite (a file in tmp_path) or on its own PostgreSQL schema."""
+    from bot.escalation.db import Database
+
+    if kind == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'test.db'}")
+        try:
+            yield db
+        finally:
+            db.dispose()
+        return
+    if not postgres_available():
+        import pytest
+        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (.ci/run starts it)")
+    schema = PostgresSchema()
+    db = Database(schema.url)
+    try:
+        yield db
+    finally:
+        db.dispose()
+        schema.drop()

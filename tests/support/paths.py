@@ -1,17 +1,22 @@
-"""Where the tests find things outside this repository."""
+"""Where the tests find things outside the code: the shared vignettes, the trained model."""
 import os
 from pathlib import Path
-from typing import Optional
+
+import pytest
+
+from bot.tools.gates import vignettes_dir  # noqa: F401  (one search, shared with the gate)
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def vignettes_dir() -> Optional[Path]:
-    """The shared clinician vignettes: HSG_VIGNETTES_DIR, or ../shared beside this checkout or
-    beside the main workspace (CI runs from a fresh clone elsewhere)."""
-    candidates = [os.environ.get("HSG_VIGNETTES_DIR"), ROOT.parent / "shared" / "vignettes",
-                  "/work/shared/vignettes"]
-    for c in candidates:
-        if c and (Path(c) / "dev.jsonl").exists():
-            return Path(c)
-    return None
+def trained_model() -> Path:
+    """HSG_MODEL (set by make test), else the newest models/hsg-*.tar.gz."""
+    if os.environ.get("HSG_MODEL"):
+        path = ROOT / os.environ["HSG_MODEL"]
+        if not path.exists():
+            pytest.fail(f"HSG_MODEL={path} does not exist")
+        return path
+    models = sorted((ROOT / "models").glob("hsg-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        pytest.skip("no trained model: run `make test` (it trains one) or `make train`")
+    return models[-1]

@@ -94,20 +94,9 @@ def test_the_secret_is_generated_once_private_and_env_wins(tmp_path, monkeypatch
 # -- patient records ------------------------------------------------------------------------------------
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def fresh_db(request, tmp_path):
-    from bot.escalation.db import Database
-    from support.databases import PostgresSchema, postgres_available
-    if request.param == "sqlite":
-        database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    from support.databases import throwaway_database
+    with throwaway_database(request.param, tmp_path) as database:
         yield database
-        database.dispose()
-        return
-    if not postgres_available():
-        pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (.ci/run starts it)")
-    schema = PostgresSchema()
-    database = Database(schema.url)
-    yield database
-    database.dispose()
-    schema.drop()
 
 
 def test_contacts_consent_and_forget(fresh_db):

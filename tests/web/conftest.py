@@ -6,7 +6,6 @@ synchronous (Playwright's sync API) and wait on the fake's records with `wait_fo
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 import time
 from types import SimpleNamespace
@@ -17,11 +16,10 @@ from aiohttp import web
 
 from bot import settings as bot_settings
 from bot.web.app import create_app
+from support.browser import chromium
 
 from .fake_rasa import FakeRasa
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 class ServerThread:
@@ -94,14 +92,5 @@ def servers():
 
 @pytest.fixture(scope="module")
 def browser():
-    chromium = shutil.which("chromium")
-    if not chromium:
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
