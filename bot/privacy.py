@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import URL
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ def forget_rasa_conversation(sender_id: str, endpoints: Optional[Path] = None) -
         raise RuntimeError("Rasa's tracker store is not an SQL store: cannot delete a conversation")
     engine = create_engine(url, future=True)
     try:
+        if not inspect(engine).has_table("events"):
+            return 0          # Rasa has stored nothing yet
         with engine.begin() as c:
             return c.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
     finally:

@@ -52,12 +52,11 @@ def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_por
                          "--credentials", "credentials.yml"],
                 health_url=f"http://127.0.0.1:{rasa_port}/status"),
     ]
-    web = ROOT / "bot" / "web"
-    if web.is_dir():
-        out.append(Service("web", [sys.executable, "-m", "bot", "web", "--port", str(web_port),
-                                   "--rasa-url", f"http://localhost:{rasa_port}"],
-                           health_url=f"http://127.0.0.1:{web_port}/healthz"))
-    if os.environ.get("TELEGRAM_BOT_TOKEN") and (ROOT / "bot" / "channels" / "telegram").is_dir():
+    # the patients' chat page and the nurses' dashboard
+    out.append(Service("web", [sys.executable, "-m", "bot", "web", "--port", str(web_port),
+                               "--rasa-url", f"http://localhost:{rasa_port}"],
+                       health_url=f"http://127.0.0.1:{web_port}/healthz"))
+    if os.environ.get("TELEGRAM_BOT_TOKEN"):
         # long polling: one process receives the bot's updates (staff buttons and patients' chats)
         out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
                                         "--rasa-url", f"http://localhost:{rasa_port}"]))
@@ -67,12 +66,26 @@ def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_por
     return out
 
 
+def _ports() -> Dict[str, int]:
+    """Default ports, or HSG_RASA_PORT / HSG_ACTION_PORT / HSG_WEB_PORT (tests, a second copy)."""
+    return {"rasa": int(os.environ.get("HSG_RASA_PORT", 5005)),
+            "action": int(os.environ.get("HSG_ACTION_PORT", 5055)),
+            "web": int(os.environ.get("HSG_WEB_PORT", 8080))}
+
+
 def run(model: str, wait_seconds: float = 300) -> int:
     if not Path(model).exists():
         print(f"model {model} not found: run `make train`", file=sys.stderr)
         return 2
     (ROOT / "var").mkdir(exist_ok=True)
-    procs = services(model)
+    ports = _ports()
+    endpoints = "endpoints.yml"
+    if ports["action"] != 5055:     # endpoints.yml names the default action server port
+        endpoints = str(ROOT / "var" / f"endpoints-{ports['action']}.yml")
+        Path(endpoints).write_text((ROOT / "endpoints.yml").read_text().replace(
+            "localhost:5055", f"localhost:{ports['action']}"))
+    procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"],
+                     endpoints=endpoints)
     stopping = False
 
     def stop(*_):
@@ -118,14 +131,14 @@ def run(model: str, wait_seconds: float = 300) -> int:
     if not stopping:
         print("\nThe HSG aftercare assistant is running.", flush=True)
         if any(s.name == "web" for s in procs):
-            print("  Patients' chat page:  http://localhost:8080/", flush=True)
-            print("  Nurses' dashboard:    http://localhost:8080/staff/", flush=True)
+            print(f"  Patients' chat page:  http://localhost:{ports['web']}/", flush=True)
+            print(f"  Nurses' dashboard:    http://localhost:{ports['web']}/staff/", flush=True)
         if any(s.name == "telegram" for s in procs):
             print("  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
                   "privately, nurses use the staff chat's buttons", flush=True)
             print("  Staff alerts relay:   " + ("running (python -m bot relay)" if any(s.name == "relay" for s in procs)
                                              else "off (set TELEGRAM_STAFF_CHAT_ID)"), flush=True)
-        print("  REST:   curl -s localhost:5005/webhooks/rest/webhook "
+        print(f"  REST:   curl -s localhost:{ports['rasa']}/webhooks/rest/webhook "
               "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'", flush=True)
         print("  Stop with Ctrl-C.", flush=True)
     while not stopping:

@@ -21,7 +21,12 @@ import tempfile
 
 # Tests never touch the developer's var/ database: one throwaway SQLite file per test session
 # (set before anything reads bot.settings). Tests that need PostgreSQL make their own schema.
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='hsg-tests-')}/hsg.db")
+_TMP = tempfile.mkdtemp(prefix="hsg-tests-")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP}/hsg.db")
+# ...nor Rasa's tracker store in var/ (what /forget erases when no live bot says otherwise)
+with open(f"{_TMP}/endpoints.yml", "w") as _f:
+    _f.write(f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{_TMP}/tracker.db"\n')
+os.environ.setdefault("RASA_ENDPOINTS", f"{_TMP}/endpoints.yml")
 
 import pytest  # noqa: E402
 

@@ -1,0 +1,54 @@
+"""`make run`'s supervisor: every service comes up and SIGTERM to its process group stops all."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from support.paths import trained_model
+
+pytestmark = pytest.mark.rasa
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
+    ports = {"HSG_RASA_PORT": _free(), "HSG_ACTION_PORT": _free(), "HSG_WEB_PORT": _free()}
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONPATH": str(ROOT)}
+    env.pop("TELEGRAM_BOT_TOKEN", None)
+    log = open(tmp_path / "run.log", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--model", str(trained_model())], cwd=ROOT,
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and "is running" not in (tmp_path / "run.log").read_text():
+            assert proc.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            time.sleep(1)
+        out = (tmp_path / "run.log").read_text()
+        assert f"http://localhost:{ports['HSG_WEB_PORT']}/" in out
+        for url in (f"http://127.0.0.1:{ports['HSG_ACTION_PORT']}/health",
+                    f"http://127.0.0.1:{ports['HSG_WEB_PORT']}/healthz"):
+            assert urllib.request.urlopen(url, timeout=5).status == 200
+        req = urllib.request.Request(f"http://127.0.0.1:{ports['HSG_RASA_PORT']}/webhooks/rest/webhook",
+                                     data=b'{"sender": "run-test", "message": "I have cramps"}',
+                                     headers={"Content-Type": "application/json"})
+        assert b"after-effect" in urllib.request.urlopen(req, timeout=60).read()
+        children = subprocess.run(["pgrep", "-g", str(os.getpgid(proc.pid))], capture_output=True,
+                                  text=True).stdout.split()
+        assert len(children) >= 4          # supervisor, action server, rasa, web
+    finally:
+        os.killpg(os.getpgid(proc.pid), signal.SIGTERM)     # what Ctrl-C / a service manager does
+        proc.wait(timeout=60)
+    time.sleep(2)
+    left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes left running: {left}"
