@@ -72,6 +72,18 @@ def _as_contact(row: Optional[PatientContact]) -> Optional[Contact]:
 
 
 # -- contacts and consent ---------------------------------------------------------------------------
+def _contact_row(s, conversation_id: str, channel: str, address: str) -> PatientContact:
+    row = s.get(PatientContact, conversation_id)
+    if row is None:
+        # an address moves with its patient: drop a stale row that held it
+        s.execute(delete(PatientContact).where(PatientContact.channel == channel,
+                                               PatientContact.address == str(address)))
+        row = PatientContact(conversation_id=conversation_id, channel=channel, address=str(address))
+        s.add(row)
+    row.channel, row.address = channel, str(address)
+    return row
+
+
 def upsert_contact(conversation_id: str, channel: str, address: str,
                    sessions: Optional[sessionmaker] = None) -> Contact:
     """Create or update how to reach the conversation's patient (keeps an existing consent)."""
@@ -79,15 +91,7 @@ def upsert_contact(conversation_id: str, channel: str, address: str,
         now = utcnow()
         with transaction(_sessions(sessions)) as s:
             _ensure_conversation(s, conversation_id, channel, now)
-            row = s.get(PatientContact, conversation_id)
-            if row is None:
-                # an address moves with its patient: drop a stale row that held it
-                s.execute(delete(PatientContact).where(PatientContact.channel == channel,
-                                                       PatientContact.address == str(address)))
-                row = PatientContact(conversation_id=conversation_id, channel=channel, address=str(address))
-                s.add(row)
-            else:
-                row.channel, row.address = channel, str(address)
+            row = _contact_row(s, conversation_id, channel, address)
             s.flush()
             return _as_contact(row)
     return with_retries(run, what="saving a patient contact")
@@ -100,13 +104,7 @@ def record_consent(conversation_id: str, channel: str, address: str, via: str = 
         now = utcnow()
         with transaction(_sessions(sessions)) as s:
             _ensure_conversation(s, conversation_id, channel, now)
-            row = s.get(PatientContact, conversation_id)
-            if row is None:
-                s.execute(delete(PatientContact).where(PatientContact.channel == channel,
-                                                       PatientContact.address == str(address)))
-                row = PatientContact(conversation_id=conversation_id, channel=channel, address=str(address))
-                s.add(row)
-            row.channel, row.address = channel, str(address)
+            row = _contact_row(s, conversation_id, channel, address)
             first = row.consent_at is None
             if first:
                 row.consent_at = now

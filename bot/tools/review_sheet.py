@@ -22,18 +22,11 @@ from typing import Dict, Iterable, List
 
 import yaml
 
+from bot.triage.knowledge_base import CLASS_LEVEL, KNOWLEDGE_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
-KNOWLEDGE_DIR = ROOT / "bot" / "triage" / "knowledge"
 OUTPUT = ROOT / "docs" / "clinician-review.md"
 FILES = ("concepts.yml", "values.yml", "context.yml", "spelling.yml")
-
-CLASS_LEVEL = {
-    "expected_effect": "self_care",
-    "warning_sign": "urgent",
-    "emergency_sign": "emergency",
-    "other_symptom": "routine",
-    "not_a_symptom": "info",
-}
 LEVEL_WORDS = {
     "self_care": "self-care advice",
     "routine": "call the clinic in office hours",
