@@ -120,11 +120,6 @@ class Escalations:
             return Recorded(esc.id, created=False, realerted=realert, level=esc.level)
 
     # -- from staff ----------------------------------------------------------------------------
-    def staff_by_telegram_id(self, telegram_user_id: int) -> Optional[Staff]:
-        with self.sessions() as s:
-            return s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id,
-                                                 Staff.active.is_(True))).scalars().first()
-
     def acknowledge(self, escalation_id: str, staff_id: Optional[int], via: str,
                     note: Optional[str] = None, telegram_user_id: Optional[int] = None) -> ActionResult:
         return self._staff_action("acknowledge", escalation_id, staff_id, via, note, telegram_user_id)

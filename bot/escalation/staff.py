@@ -7,7 +7,6 @@ import hmac
 import secrets
 from typing import Optional
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .db import default, transaction
@@ -53,9 +52,3 @@ def add_staff(name: str, telegram_user_id: Optional[int], password: str, session
             return staff
     except IntegrityError as e:
         raise ValueError("a staff member with that name or Telegram id already exists") from e
-
-
-def find_by_name(name: str, sessions=None) -> Optional[Staff]:
-    sessions = sessions or default().sessions
-    with sessions() as s:
-        return s.execute(select(Staff).where(Staff.name == name)).scalars().first()
