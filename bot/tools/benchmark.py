@@ -22,7 +22,7 @@ def messages():
     out = []
     for path in sorted((ROOT / "tests" / "triage" / "cases").glob("*.yml")):
         out += [c["text"] for c in yaml.safe_load(path.read_text())]
-    holdout = ROOT / "tests" / "triage" / "holdout" / "holdout.jsonl"
+    holdout = ROOT / "tests" / "triage" / "sets" / "holdout" / "holdout.jsonl"
     out += [json.loads(line)["text"] for line in holdout.read_text().splitlines() if line.strip()]
     return out
 

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NLU_HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 STORIES = ROOT / "tests" / "stories"
 CASES = ROOT / "tests" / "triage" / "cases"
-HOLDOUT = ROOT / "tests" / "triage" / "holdout" / "holdout.jsonl"
+HOLDOUT = ROOT / "tests" / "triage" / "sets" / "holdout" / "holdout.jsonl"
 KNOWN_MISSES = ROOT / "tests" / "triage" / "known_misses.yml"
 
 # Headline numbers compared between reports: key -> (label, higher is better)
@@ -186,9 +186,9 @@ def triage_sets(vignettes: Optional[Path]) -> Dict[str, dict]:
     out["cases"] = {"title": "Case set by rule family (tests/triage/cases)", "source": "tests/triage/cases/*.yml",
                     "result": res, "families": by_family}
     if HOLDOUT.exists():
-        out["holdout"] = {"title": "Triage holdout set (tests/triage/holdout)",
-                          "source": "tests/triage/holdout/holdout.jsonl",
-                          "result": score_rows(read_jsonl(HOLDOUT), eng, "tests/triage/holdout/holdout.jsonl")}
+        out["holdout"] = {"title": "Triage holdout set (tests/triage/sets/holdout)",
+                          "source": "tests/triage/sets/holdout/holdout.jsonl",
+                          "result": score_rows(read_jsonl(HOLDOUT), eng, "tests/triage/sets/holdout/holdout.jsonl")}
     return out
 
 
@@ -250,7 +250,7 @@ def plot_f1(intents: List[dict], faq: List[dict], path: Path) -> None:
     plt.close(fig)
 
 
-LEGEND = {"dev": "dev vignettes", "cases": "tests/triage/cases", "holdout": "tests/triage/holdout"}
+LEGEND = {"dev": "dev vignettes", "cases": "tests/triage/cases", "holdout": "tests/triage/sets/holdout"}
 
 
 def plot_levels(sets: Dict[str, dict], path: Path) -> None:

@@ -16,7 +16,7 @@ from . import knowledge_base
 from .decide import Decider
 from .extract import Extractor
 from .model import LEVELS, RANK, Context, Decision, Finding, Values, more_urgent
-from .text import clean
+from .text import normalise
 
 __all__ = ["LEVELS", "RANK", "Context", "Decision", "Finding", "Values", "TriageEngine", "engine",
            "triage", "more_urgent"]
@@ -33,10 +33,14 @@ class TriageEngine:
     def triage(self, text: str, context: Optional[Context] = None,
                now: Optional[_dt.datetime] = None) -> Decision:
         """now: the local time the patient wrote (for "since Monday", "4 pads since lunch")."""
-        cleaned, notes = clean(text)
+        cleaned = normalise(text)
         context = context or Context()
-        extraction = self.extractor.extract(cleaned, expecting=context.expecting, now=now)
-        return self.decider.decide(extraction, context, cleaned, notes)
+        extraction = self.extractor.extract(cleaned.text, expecting=context.expecting, now=now)
+        decision = self.decider.decide(extraction, context, cleaned.text, cleaned.notes)
+        for f in decision.findings:
+            if not f.from_earlier:
+                f.start, f.end = cleaned.span(f.start, f.end)
+        return decision
 
 
 @lru_cache(maxsize=1)

@@ -1,13 +1,19 @@
-"""Make any input safe to analyse, keeping character offsets equal to the patient's text.
+"""Make any input safe to analyse, and remember where each analysed character came from.
 
 Bad input (control characters, zero-width characters, 20,000 characters, emoji only) must give a
-decision, never a crash or a hang; every replacement here keeps the length so that finding spans
-point into the text the patient wrote.
+decision, never a crash or a hang. Text that a typist or an attacker can make look like a word
+without being that word is folded back to the word: Unicode compatibility forms (full-width
+"ｆａｉｎｔｅｄ", ligatures), letters from other scripts that look Latin ("fаinted" with a Cyrillic
+a), accents and combining marks ("f̶a̶i̶n̶t̶e̶d̶"), and invisible characters (zero-width spaces,
+soft hyphens, direction marks) which are deleted, not turned into a space, so "f\u200bainted"
+is "fainted". Because characters are deleted and expanded, `Cleaned.origin` maps every analysed
+character back to the patient's text, so finding spans still point into what the patient wrote.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import List, Tuple
 
 MAX_CHARS = 20_000          # longer messages are cut (and the decision notes it)
@@ -15,12 +21,49 @@ SEGMENT_CHARS = 600         # analysed piece by piece so the work stays linear i
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011\u2012\u2013](?=[^\W\d_])")
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"',
-                         "\u00b4": "'", "`": "'", "\r": "\n", "\t": " ", "\u00a0": " "})
+_QUOTES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'",
+           "`": "'", "\r": "\n", "\t": " ", "\u00a0": " "}
+# Letters of other scripts drawn like Latin ones (Unicode confusables, the common lower-case set).
+_LOOKALIKES = dict(zip("аеорсухіјѕԁӏһкмтвпАЕОРСУХІЈЅКМТВНαοτυνρεικ",
+                       "aeopcyxijsdlhkmtbnAEOPCYXIJSKMTBHaotuvpeik"))
+_DELETED_CATEGORIES = ("Cf", "Mn", "Me")      # invisible format characters and combining marks
+_BLANKED_CATEGORIES = ("Cc", "Cs", "Co", "Cn", "Zl", "Zp")
 
 
-def clean(text: str) -> Tuple[str, List[str]]:
-    """Return (cleaned text of the same length, notes)."""
+@dataclass
+class Cleaned:
+    text: str                 # what the engine analyses
+    origin: List[int]         # origin[i]: index in the patient's text of text[i]; one extra at the end
+    notes: List[str]
+
+    def span(self, start: int, end: int) -> Tuple[int, int]:
+        """Map [start, end) in the analysed text to the patient's text."""
+        if end <= start:
+            return self.origin[start], self.origin[start]
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def _fold(ch: str) -> str:
+    """One character as the engine should read it ("" to delete it)."""
+    if ch in _QUOTES:
+        return _QUOTES[ch]
+    if ch in _LOOKALIKES:
+        return _LOOKALIKES[ch]
+    if ch.isascii():
+        return ch if ch == "\n" or ch.isprintable() else " "
+    cat = unicodedata.category(ch)
+    if cat in _DELETED_CATEGORIES:
+        return ""
+    if cat in _BLANKED_CATEGORIES:
+        return " "
+    folded = unicodedata.normalize("NFKD", ch)
+    folded = "".join(c for c in folded if unicodedata.category(c) not in _DELETED_CATEGORIES)
+    folded = unicodedata.normalize("NFKC", folded) or ""
+    return "".join(_QUOTES.get(c, _LOOKALIKES.get(c, c)) for c in folded)
+
+
+def normalise(text: str) -> Cleaned:
+    """The text the engine reads, with the map back to the patient's characters."""
     if not isinstance(text, str):
         raise TypeError(f"a message must be text, not {type(text).__name__}")
     notes: List[str] = []
@@ -28,15 +71,21 @@ def clean(text: str) -> Tuple[str, List[str]]:
         text = text[:MAX_CHARS]
         notes.append(f"truncated to the first {MAX_CHARS} characters")
     text = _ANSI_ESCAPE.sub(lambda m: " " * len(m.group(0)), text)
-    chars = []
-    for ch in text.translate(_QUOTES):
-        cat = unicodedata.category(ch)
-        if ch != "\n" and cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            chars.append(" ")
-        else:
-            chars.append(ch)
-    cleaned = _HYPHEN_IN_WORD.sub(" ", "".join(chars))
-    return cleaned, notes
+    out: List[str] = []
+    origin: List[int] = []
+    for i, ch in enumerate(text):
+        folded = _fold(ch)
+        out.append(folded)
+        origin.extend([i] * len(folded))
+    origin.append(len(text))
+    cleaned = _HYPHEN_IN_WORD.sub(" ", "".join(out))
+    return Cleaned(cleaned, origin, notes)
+
+
+def clean(text: str) -> Tuple[str, List[str]]:
+    """(the text the engine reads, notes); see normalise() for the offsets."""
+    c = normalise(text)
+    return c.text, c.notes
 
 
 def segments(text: str) -> List[Tuple[int, str]]:

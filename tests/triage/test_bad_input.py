@@ -3,6 +3,8 @@ import time
 
 import pytest
 
+from bot.triage.text import normalise
+
 BAD = {
     "empty": "",
     "whitespace": " \t\n  \n",
@@ -60,3 +62,33 @@ def test_another_language_is_noted(engine):
 def test_non_text_is_a_clear_error(engine, value):
     with pytest.raises(TypeError, match="must be text"):
         engine.triage(value)
+
+
+# -- text that a typist or an attacker can slip past ------------------------------------------
+@pytest.mark.parametrize("text", [
+    "I f\u200bainted",                      # zero-width space inside the word
+    "I f\u00adainted",                      # soft hyphen
+    "I fa\u200d\u2060inted",                # zero-width joiner and word joiner
+    "I \uff46\uff41\uff49\uff4e\uff54\uff45\uff44",   # full-width letters
+    "I F\uff21INTED",                       # mixed full-width capitals
+    "I f\u0430inted",                       # Cyrillic a
+    "I f\u0336a\u0336i\u0336n\u0336t\u0336e\u0336d\u0336",   # combining strike-through
+    "I fa\u0301inted",                      # combining accent
+    "I \u202efainted\u202c",               # right-to-left override around the word
+])
+def test_hidden_and_lookalike_characters_do_not_hide_a_symptom(engine, text):
+    d = engine.triage(text)
+    assert d.level == "emergency", d.reasons
+    f = next(f for f in d.findings if f.concept == "fainting")
+    assert normalise(text[f.start:f.end]).text.strip().lower() == "fainted"
+
+
+@pytest.mark.parametrize("text", ["ﬁne, no fever", "\u2460 no fever"])
+def test_compatibility_forms_keep_negation(engine, text):
+    assert engine.triage(text).level == "info"
+
+
+def test_spans_map_back_through_deleted_and_expanded_characters(engine):
+    text = "\u200b\u200bwell \uff49'm v\u00adomiting"
+    f = next(f for f in engine.triage(text).findings if f.concept == "vomiting")
+    assert text[f.start:f.end] == "v\u00adomiting"
