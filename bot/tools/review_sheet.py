@@ -248,11 +248,12 @@ def _combinations(docs: Dict[str, dict]) -> List[str]:
     rows = []
     for c in docs["concepts.yml"].get("combinations") or []:
         rows.append([md(c.get("name", "")), ", ".join(code(x) for x in c.get("all_of") or []),
-                     ", ".join(code(x) for x in c.get("any_of") or []), f"**{md(c.get('level', ''))}**",
+                     ", ".join(code(x) for x in c.get("any_of") or []),
+                     ", ".join(code(x) for x in c.get("and_any_of") or []), f"**{md(c.get('level', ''))}**",
                      md(c.get("source", ""))])
     lines = ["## Combinations", "", "Findings that together call for more than either alone; checked "
              "across the whole conversation (a positive test mentioned earlier still counts).", ""]
-    return lines + table(["Combination", "All of", "Any of", "Level", "Source"], rows)
+    return lines + table(["Combination", "All of", "Any of", "And any of (another finding)", "Level", "Source"], rows)
 
 
 def _context(docs: Dict[str, dict]) -> List[str]:

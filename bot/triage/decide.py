@@ -18,6 +18,10 @@ from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
 
 
+# ConText categories kept on a finding for the decision and the nurse (the others are flags)
+MODIFIERS = ("severe", "worsening", "mild", "during_procedure", "resolved", "persisting")
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -28,6 +32,7 @@ class Decider:
         self.t = knowledge.thresholds
         self._yes = self._answer_pattern(knowledge.answers.get("affirmative", ()))
         self._no = self._answer_pattern(knowledge.answers.get("negative", ()))
+        self._now = self._answer_pattern(knowledge.value_words.get("now_words", ()))
 
     @staticmethod
     def _answer_pattern(words: Iterable[str]) -> Optional[re.Pattern]:
@@ -53,7 +58,7 @@ class Decider:
 
     def _finding(self, m: Mention) -> Finding:
         concept = self.k.concepts[m.concept]
-        mods = sorted(c for c in m.categories if c in ("severe", "worsening", "mild", "during_procedure"))
+        mods = sorted(c for c in m.categories if c in MODIFIERS)
         f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
                     start=m.start, end=m.end, modifiers=mods, **self._flags(m))
         if m.corrected:
@@ -101,7 +106,7 @@ class Decider:
         present = {f.concept for f in current}
         for f in list(current):
             explained_by = [c for c in self.k.concepts[f.concept].yields_to if c in present]
-            if explained_by:
+            if explained_by and not {"severe", "worsening"} & set(f.modifiers):
                 f.values["read_as_part_of"] = explained_by[0]
                 current.remove(f)
         earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
@@ -134,6 +139,7 @@ class Decider:
                 f.values["temperature"] = (fever_readings or temps)[0].text
 
         # -- pain scores, pads
+        self._pain_trend(value_mentions, current, text)
         for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
             vals = [m for m in value_mentions if m.value.kind == kind]
             if not vals:
@@ -217,7 +223,8 @@ class Decider:
         level, combo_reasons = self._combinations(active, earlier, level)
         reasons = combo_reasons + reasons
         if temps and not fever_readings and not fever_like:
-            # A normal reading on its own: the patient checked; reassure (self-care), note the value.
+            # A normal reading on its own: the patient checked; no fever by reading (clinical facts:
+            # a reading given to reassure is not a fever); reassure (self-care), note the value.
             m = next(mm for mm in value_mentions if mm.value is temps[0])
             f = Finding(concept="temperature_reading", name="Temperature reading", klass="measurement",
                         text=m.text, start=m.start, end=m.end, level="self_care",
@@ -232,18 +239,38 @@ class Decider:
         if not text.strip():
             notes.append("empty message")
 
-        shown = [f for f in findings] + [f for f in active if f not in findings]
+        listed = {id(f) for f in findings}
+        shown = findings + [f for f in active if id(f) not in listed]
         for f in shown:
             f.values.pop("_sentence", None)
         return Decision(level=level, findings=shown, reasons=reasons, values=values,
                         missing=self._missing(active, level, values), notes=notes)
+
+    def _pain_trend(self, value_mentions: List[Mention], current: List[Finding], text: str) -> None:
+        """Scores that climb inside one message ("a 3 this morning, now a 6"): increasing pain
+        (clinical facts), a rise of at least pain_rise points to the latest score (the one said
+        with "now", else the last one written) from an earlier one."""
+        scores = sorted((m for m in value_mentions if m.value.kind == "pain_score"), key=lambda m: m.start)
+        if len(scores) < 2:
+            return
+        marked = [m for m in scores if self._now.search(text[max(0, m.start - 14):m.end + 14])]
+        latest = marked[-1] if marked else scores[-1]
+        earlier = [m.value.value for m in scores if m is not latest]
+        if latest.value.value - min(earlier) < float(self.t.get("pain_rise", 2)):
+            return
+        for f in current:
+            if "worsening" in self.k.concepts[f.concept].escalates_when and "worsening" not in f.modifiers:
+                f.modifiers.append("worsening")
 
     # -- per finding --------------------------------------------------------------------------
     def _assess(self, f: Finding, values: Values, fever_readings, temps) -> None:
         concept = self.k.concepts[f.concept]
         level = CLASS_LEVEL[concept.klass]
         reason = f"{concept.klass.replace('_', ' ')}"
-        if concept.klass == "expected_effect":
+        if "during_procedure" in f.modifiers and concept.during_procedure_level:
+            level = concept.during_procedure_level
+            reason = "at the clinic, during or just after the test, and settled there: expected"
+        elif concept.klass == "expected_effect":
             esc = concept.escalates_when
             pain = f.values.get("pain_score")
             pads = f.values.get("pads_per_hour")
@@ -270,7 +297,10 @@ class Decider:
                     known = (f.values.get("duration_days"), values.days_since_procedure)
                 elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
-                if elapsed is not None and window is not None and elapsed > window:
+                if "persisting" in f.modifiers and (elapsed is None or window is None or elapsed > 0):
+                    level = "routine"
+                    reason = "still there and not settling, when it should have eased"
+                elif elapsed is not None and window is not None and elapsed > window:
                     level = "routine"
                     reason = (f"lasting or starting {_fmt(round(elapsed, 1))} days after the test, "
                               f"beyond the usual {_fmt(window)} days")
@@ -299,9 +329,6 @@ class Decider:
                           f"{self._threshold_text()}, but feeling hot or shivery counts as a possible fever")
         elif concept.klass == "emergency_sign":
             reason = "emergency sign"
-            if "during_procedure" in f.modifiers and concept.during_procedure_level:
-                level = concept.during_procedure_level
-                reason = "happened during the test, seen by staff; the clinic should still know"
         elif concept.klass == "other_symptom":
             reason = "new symptom not on the expected list"
         else:
@@ -327,9 +354,9 @@ class Decider:
         now = {c for f in active for c in (f.concept, f.values.get("counts_as")) if c}
         known = now | {c for f in earlier if f.counts for c in (f.concept, f.values.get("counts_as")) if c}
         for combo in self.k.combinations:
-            if not set(combo.all_of) <= known or not set(combo.any_of) & known:
+            if not combo.holds(known):
                 continue
-            if not (set(combo.all_of) | set(combo.any_of)) & now:
+            if not set(combo.concepts) & now:
                 continue     # nothing new in this message: the combination was already answered
             reasons.append(f"{combo.name} -> {combo.level}")
             level = more_urgent(level, combo.level)

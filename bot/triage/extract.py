@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import spacy
-from medspacy.common.medspacy_matcher import MedspacyMatcher
 from medspacy.context import ConText, ConTextRule
 from medspacy.context.context_graph import ConTextGraph
 from medspacy.context.context_modifier import ConTextModifier
-from medspacy.target_matcher import TargetRule
 from spacy.tokens import Doc, Span
 from wordfreq import zipf_frequency
 
 from .knowledge_base import CLASS_LEVEL, Knowledge
+from .matching import ConceptMatcher
 from .model import RANK
 from .phrasing import PhrasingCompiler
 from .spelling import SpellingCorrector
@@ -37,6 +37,7 @@ if not Doc.has_extension("dangling_cues"):
     Doc.set_extension("dangling_cues", default=())
 
 DANGLING_CATEGORIES = ("SEVERE", "WORSENING")
+FUNCTION_WORD_ZIPF = 5.5      # "then", "and", "the": too common to be what a misspelling meant
 
 
 @dataclass
@@ -96,6 +97,50 @@ class TargetAwareConText(ConText):
         return doc
 
 
+class GeneralQuestions:
+    """Tells a general question about a symptom from a report (context.yml general_questions).
+
+    "is it bad to get a fever after this?" asks; "is it normal that I'm still spotting?" reports.
+    The clause holding the symptom asks when it opens with a question word, or is the last clause
+    of a sentence ending with ?; the question is general when the sentence has no reporter word
+    (the patient, someone close, now, still, "this" pointing at a symptom), no reading, and no
+    other sentence reports it back ("Because I've had them all morning").
+    """
+
+    _CLAUSE_BREAK = re.compile(r"[,;:]|\s-\s|\bbut\b|\bbecause\b|\bcos\b")
+
+    def __init__(self, words: Dict[str, Sequence[str]]):
+        reporters = [w for w in words["reporter_words"] if w != "this"]
+        this = ""
+        if "this" in words["reporter_words"]:
+            names = _alternation(words.get("this_names_the_test") or ())
+            this = rf"|\bthis\b(?!\s*(?:{names})\b)(?!\s*[?.!,]|\s*$)" if names else r"|\bthis\b"
+        self._reporter = re.compile(rf"\b(?:{_alternation(reporters)})\b{this}")
+        self._anaphor = re.compile(rf"\b(?:{_alternation(words.get('anaphors') or ('it',))})\b")
+        self._opener = re.compile(rf"^\W*(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
+
+    def asks(self, sentence: str, offset: int) -> bool:
+        """Whether the clause of `sentence` at character `offset` is a question."""
+        low = sentence.lower()
+        cuts = [0] + [m.end() for m in self._CLAUSE_BREAK.finditer(low)] + [len(low) + 1]
+        start = max(c for c in cuts if c <= offset)
+        end = min(c for c in cuts if c > offset)
+        clause = low[start:end]
+        last = end > len(low)
+        return bool(self._opener.match(clause)) or (last and low.rstrip().endswith("?"))
+
+    def reports(self, sentence: str) -> bool:
+        return bool(self._reporter.search(sentence.lower()))
+
+    def reports_back(self, sentence: str) -> bool:
+        low = sentence.lower()
+        return bool(self._reporter.search(low) and self._anaphor.search(low))
+
+
+def _alternation(items: Sequence[str]) -> str:
+    return "|".join(r"\s+".join(map(re.escape, w.split())) for w in sorted(items, key=len, reverse=True))
+
+
 class Extractor:
     def __init__(self, knowledge: Knowledge):
         self.knowledge = knowledge
@@ -105,19 +150,20 @@ class Extractor:
         compiler = PhrasingCompiler(self._literal_norms, knowledge.word_lists)
 
         vocabulary = set()
-        self.matcher = MedspacyMatcher(self.nlp, name="triage_targets", prune=False)
-        rules = []
+        patterns = []
         for concept in knowledge.concepts.values():
             for phrasing in concept.phrasings:
                 vocabulary.update(compiler.vocabulary(phrasing))
-                for pattern in compiler.compile(phrasing):
-                    rules.append(TargetRule(literal=phrasing, category=concept.id, pattern=pattern))
-        self.matcher.add(rules)
+                patterns += [(concept.id, pattern) for pattern in compiler.compile(phrasing)]
+        self.matcher = ConceptMatcher(self.nlp.vocab, patterns)
         self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
                          for cid, c in knowledge.concepts.items()}
 
+        # Words that win a spelling tie: a symptom's own words, not the glue between them
+        # ("thew" is "threw", not "then")
         symptom_words = {w for c in knowledge.concepts.values() if c.klass != "not_a_symptom"
-                         for p in c.phrasings for w in compiler.vocabulary(p)}
+                         for p in c.phrasings for w in compiler.vocabulary(p)
+                         if zipf_frequency(w, "en") < FUNCTION_WORD_ZIPF}
         self.context = TargetAwareConText(self.nlp, rules=None, span_attrs=None,
                                           prune_on_target_overlap=True, input_span_type="ents")
         context_rules = []
@@ -130,6 +176,7 @@ class Extractor:
         self.context.add(context_rules)
 
         self.known_words = frozenset(vocabulary)
+        self.questions = GeneralQuestions(knowledge.general_questions)
         self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct, preferred=symptom_words)
         self.values = ValueReader(knowledge.thresholds, knowledge.value_words)
 
@@ -182,11 +229,13 @@ class Extractor:
                 # one-word intensifiers ("really") mean nothing without a symptom next to them
                 if mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1:
                     dangling.append((mod.category.lower(), sentence_of.get(mod.modifier_span[0], sentence_base)))
+            general = self._general_questions(doc, targets, value_spans)
             for span in targets:
+                asked = {"hypothetical", "general_question"} if span.start in general else set()
                 mentions.append(Mention(
                     concept=span.label_, start=offset + span.start_char, end=offset + span.end_char,
                     text=span.text, sentence=sentence_of.get(span.start, sentence_base),
-                    categories=frozenset(m.category.lower() for m in span._.modifiers),
+                    categories=frozenset(m.category.lower() for m in span._.modifiers) | asked,
                     corrected={k: v for k, v in corrected.items() if k in span.text}))
             for span, v in value_spans:
                 said = piece[v.start:v.end]
@@ -206,14 +255,29 @@ class Extractor:
         mentions.sort(key=lambda m: (m.start, m.end))
         return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0, words=words)
 
+    def _general_questions(self, doc: Doc, targets: List[Span], value_spans) -> set:
+        """Token starts of the targets that sit in a general question (see GeneralQuestions)."""
+        sents = list(doc.sents)
+        read = {i for i, sent in enumerate(sents) if any(sent.start <= s.start < sent.end for s, _ in value_spans)}
+        lasting = {i for i, sent in enumerate(sents)
+                   if any(sent.start <= s.start < sent.end and v.kind == "duration_days" for s, v in value_spans)}
+        out = set()
+        for span in targets:
+            i = next(k for k, sent in enumerate(sents) if sent.start <= span.start < sent.end)
+            sent = sents[i]
+            if i in read or self.questions.reports(sent.text) or not self.questions.asks(
+                    sent.text, span.start_char - sent.start_char):
+                continue
+            if any(self.questions.reports_back(other.text) or k in lasting
+                   for k, other in enumerate(sents) if k != i):
+                continue     # "...after? been a few hrs": another sentence says how long it has lasted
+            out.add(span.start)
+        return out
+
     def _targets(self, doc: Doc):
         """Concept spans; overlaps resolved longest first, then words listed as not a symptom
         (an idiom is written to pre-empt the symptom word inside it), then the more urgent."""
-        matches = self.matcher(doc)
-        candidates = []
-        for match_id, start, end in matches:
-            rule = self.matcher.rule_map[self.nlp.vocab.strings[match_id]]
-            candidates.append((start, end, rule.category))
+        candidates = self.matcher(doc)
         candidates.sort(key=lambda c: (-(c[1] - c[0]), -self._urgency[c[2]], c[0]))
         taken = [False] * len(doc)
         chosen = []

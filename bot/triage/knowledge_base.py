@@ -26,7 +26,7 @@ CLASS_LEVEL = {
 ESCALATORS = ("severe", "worsening", "not_relieved", "pain_score", "pads_per_hour")
 CONTEXT_CATEGORIES = (
     "negated", "hypothetical", "other_person", "someone_else", "proxy", "ongoing", "past", "historical",
-    "severe", "worsening", "mild", "during_procedure", "terminate", "pseudo",
+    "severe", "worsening", "mild", "during_procedure", "resolved", "persisting", "terminate", "pseudo",
 )
 DIRECTIONS = {"forward": "FORWARD", "backward": "BACKWARD", "both": "BIDIRECTIONAL",
               "terminate": "TERMINATE", "pseudo": "PSEUDO"}
@@ -61,11 +61,31 @@ class Concept:
 
 @dataclass(frozen=True)
 class Combination:
+    """Findings that together mean more: every one of all_of, one of any_of and, when given, one
+    of and_any_of (a different finding from the any_of one), e.g. shock = a bleed or severe pain
+    (any_of) with clammy skin or a racing heart (and_any_of)."""
+
     name: str
     all_of: Tuple[str, ...]
     any_of: Tuple[str, ...]
     level: str
     source: str = ""
+    and_any_of: Tuple[str, ...] = ()
+
+    @property
+    def concepts(self) -> Tuple[str, ...]:
+        return self.all_of + self.any_of + self.and_any_of
+
+    def holds(self, known: set) -> bool:
+        if not set(self.all_of) <= known:
+            return False
+        first = set(self.any_of) & known
+        if not first:
+            return False
+        if not self.and_any_of:
+            return True
+        second = set(self.and_any_of) & known
+        return bool(second) and (len(first | second) > 1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +108,8 @@ class Knowledge:
     abbreviations: Dict[str, str]
     never_correct: frozenset = field(default_factory=frozenset)
     answers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    # context.yml general_questions: openers, reporter_words, this_names_the_test
+    general_questions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
 
 
 def _load_yaml(name: str, directory: Path) -> dict:
@@ -175,8 +197,9 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             name=str(raw["name"]), all_of=_tuple_of_str(raw.get("all_of") or [], "combinations.all_of"),
             any_of=_tuple_of_str(raw.get("any_of") or [], "combinations.any_of"),
             level=str(raw["level"]), source=str(raw.get("source") or ""),
+            and_any_of=_tuple_of_str(raw.get("and_any_of") or [], "combinations.and_any_of"),
         )
-        unknown = [c for c in combo.all_of + combo.any_of if c not in concepts]
+        unknown = [c for c in combo.concepts if c not in concepts]
         if unknown:
             raise KnowledgeError(f"combination {combo.name!r}: unknown concepts {unknown}")
         if combo.level not in ("routine", "urgent", "emergency"):
@@ -200,7 +223,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         if key not in thresholds:
             raise KnowledgeError(f"values.yml: missing threshold {key}")
     value_words = {k: _tuple_of_str(values_doc.get(k) or [], f"values.yml {k}")
-                   for k in ("temperature_cues", "pain_cues", "pain_cues_digits_only", "procedure_words")}
+                   for k in ("temperature_cues", "pain_cues", "pain_cues_digits_only", "procedure_words", "now_words")}
     implies = dict(values_doc.get("implies") or {})
     for value, cid in implies.items():  # pain_score, pads_per_hour, fever_reading
         if cid not in concepts:
@@ -217,7 +240,17 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         never_correct=frozenset(str(w) for w in spelling_doc.get("never_correct") or []),
         answers={k: _tuple_of_str(v, f"values.yml answers.{k}")
                  for k, v in (values_doc.get("answers") or {}).items()},
+        general_questions=_general_questions(context_doc),
     )
+
+
+def _general_questions(context_doc: dict) -> Dict[str, Tuple[str, ...]]:
+    raw = context_doc.get("general_questions") or {}
+    out = {k: _tuple_of_str(raw.get(k) or [], f"context.yml general_questions.{k}")
+           for k in ("openers", "reporter_words", "this_names_the_test", "anaphors")}
+    if not out["openers"] or not out["reporter_words"]:
+        raise KnowledgeError("context.yml: general_questions needs openers and reporter_words")
+    return out
 
 
 @lru_cache(maxsize=1)

@@ -100,15 +100,18 @@ class PhrasingCompiler:
         optional = item.endswith("?") and len(item) > 1
         if optional:
             item = item[:-1]
-        if item == "...":
-            options = [[{"NORM": {"NOT_IN": GAP_STOP}, "OP": "?"} for _ in range(GAP_MAX)]]
+        if item == "...":      # a gap may already be empty: "...?" is the same as "..."
+            return [[{"NORM": {"NOT_IN": GAP_STOP}, "OP": "?"} for _ in range(GAP_MAX)]]
         elif item.startswith("(") and item.endswith(")"):
             options = self._options([a.strip() for a in item[1:-1].split("|") if a.strip()])
         elif item.startswith("{") and item.endswith("}"):
             options = self._options(self._word_list(item[1:-1]))
         else:
             options = [self._word_option(item)]
-        return _merge_single_tokens(options) + ([[]] if optional else [])
+        merged = _merge_single_tokens(options)
+        if optional and len(merged) == 1 and len(merged[0]) == 1:
+            return [[{**merged[0][0], "OP": "?"}]]     # one optional token: one pattern, not two
+        return merged + ([[]] if optional else [])
 
     # -- public ------------------------------------------------------------------------------
     def compile(self, phrasing: str) -> List[List[Spec]]:
@@ -149,25 +152,41 @@ class PhrasingCompiler:
         return words
 
 
-def _merge_single_tokens(options: List[Option]) -> List[Option]:
-    """Fold one-word options into one token spec (IN set or REGEX) so patterns stay few."""
-    exact, prefixes, rest = [], [], []
-    for opt in options:
-        if len(opt) == 1 and "OP" not in opt[0] and "NORM" in opt[0]:
-            value = opt[0]["NORM"]
-            if isinstance(value, str):
-                exact.append(value)
-                continue
-            if isinstance(value, dict) and "REGEX" in value:
-                prefixes.append(value["REGEX"][1:])
-                continue
-        rest.append(opt)
-    merged: List[Option] = []
+def _plain(spec: Spec) -> bool:
+    value = spec.get("NORM")
+    return "OP" not in spec and len(spec) == 1 and (
+        isinstance(value, str) or (isinstance(value, dict) and set(value) == {"REGEX"}))
+
+
+def _merge_position(specs: List[Spec]) -> Spec:
+    """One token spec accepting any of the given plain specs (IN set or one REGEX)."""
+    exact = sorted({sp["NORM"] for sp in specs if isinstance(sp["NORM"], str)})
+    prefixes = sorted({sp["NORM"]["REGEX"][1:] for sp in specs if isinstance(sp["NORM"], dict)})
     if prefixes:
         alternation = "|".join(prefixes + [re.escape(e) + "$" for e in exact])
-        merged.append([{"NORM": {"REGEX": f"^(?:{alternation})"}}])
-    elif len(exact) == 1:
-        merged.append([{"NORM": exact[0]}])
-    elif exact:
-        merged.append([{"NORM": {"IN": sorted(set(exact))}}])
+        return {"NORM": {"REGEX": f"^(?:{alternation})"}}
+    if len(exact) == 1:
+        return {"NORM": exact[0]}
+    return {"NORM": {"IN": exact}}
+
+
+def _merge_single_tokens(options: List[Option]) -> List[Option]:
+    """Fold options of the same length into one pattern, position by position, so patterns stay
+    few (thousands of patterns make both start-up and matching slow).
+
+    One-word options become one IN set or REGEX. Multi-word options of equal length are folded
+    position-wise: "(can't|couldn't|unable to)" is [can|could|unable][not|to]. That also accepts
+    the cross-overs ("could to"), which are not English and so never occur in what patients write.
+    """
+    by_length: Dict[int, List[Option]] = {}
+    rest: List[Option] = []
+    for opt in options:
+        if opt and all(_plain(sp) for sp in opt):
+            by_length.setdefault(len(opt), []).append(opt)
+        else:
+            rest.append(opt)
+    merged: List[Option] = []
+    for length in sorted(by_length):
+        group = by_length[length]
+        merged.append([_merge_position([opt[i] for opt in group]) for i in range(length)])
     return merged + rest

@@ -52,6 +52,8 @@ UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1
 PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
 # "less than one pad an hour" is under the number: read it as half a pad below it.
 BELOW = r"(?:(?P<below>less\s+than|fewer\s+than|under|not\s+even|not\s+quite|below)\s+)?"
+# "in about an hour", "within just under 40 minutes": a rough time span is still a time span
+ABOUT = r"(?:(?:about|around|roughly|approx|approximately|maybe|barely|just|under|less\s+than|not\s+even|only)\s+)*"
 
 
 _UNITS = {"zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -120,7 +122,8 @@ class ValueReader:
         proc = _alternation(cues["procedure_words"])
         tnum = r"(?P<n>\d{2,3}(?:[.,]\d{1,2})?)"
         not_other_unit = (r"(?!\s*(?:/|out\s+of|of\s+10|days?|dys|dyas|dayz|hours?|hrs?|weeks?|wks?|pads?|times|%|am\b|"
-                          r"pm\b|mins?|minutes?|years?|yrs?|kg|lbs?|mg|ml|nights?|months?))")
+                          r"pm\b|mins?|minutes?|years?|yrs?|kg|lbs?|mg|ml|nights?|months?|sides?d?\b|o'?clock|"
+                          r"tablets?|pills?|doses?|ibuprofen|paracetamol|nurofen|towels?|tampons?|liners?))")
         self._temp = [
             re.compile(tnum + r"\s*(?:°|º|˚|deg(?:rees?)?\.?)?\s*(?P<u>c|f|celsius|centigrade|fahrenheit)\b"),
             re.compile(tnum + r"\s*(?:°|º|˚|degrees?\b|deg\b)"),
@@ -137,10 +140,15 @@ class ValueReader:
             re.compile(rf"\b(?:{p_digit_cues})\s+(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}"),
         ]
         self._pain_bare = re.compile(rf"(?<![\d.,/])\b{pnum}\b(?![.,]\d){not_other_unit}")
+        # "a 4 at breakfast, 6 at lunch, 8 now": more scores right after one already read
+        self._pain_next = re.compile(rf"[^.!?\d]{{0,25}}?(?<![\d.,/])\b(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}")
         tail = rf"(?P<m>{QTY})?\s*(?P<u>hours?|hrs?|h|minutes?|mins?)\b"
         self._pads = [
             # "3 pads in 2 hours", "a pad in the last hour", "2 pads within an hour"
-            ("per", re.compile(rf"{BELOW}\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:in|within|over|during)\s+(?:the\s+)?(?:last\s+|past\s+|first\s+)?{tail}")),
+            ("per", re.compile(rf"{BELOW}\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:\w+\s+){{0,2}}?(?:in|within|over|during)\s+(?:the\s+)?(?:last\s+|past\s+|first\s+)?{ABOUT}{tail}")),
+            # "pad full in 40 mins", "soaked a pad within about an hour", "went through 2 pads in an hour"
+            ("per", re.compile(rf"\b{PADS}\s+(?:\w+\s+){{0,1}}?(?:full|soaked|filled|drenched|ruined|through)\s+(?:in|within)\s+{ABOUT}{tail}")),
+            ("per", re.compile(rf"\b(?:filled|soaked|ruined|drenched|went\s+through|gone\s+through|got\s+through|changed|used|needed)\s+(?P<n>{QTY})\s+(?:\w+\s+){{0,1}}?{PADS}\s+(?:in|within)\s+(?:the\s+)?(?:last\s+|past\s+)?{ABOUT}{tail}")),
             # "a pad an hour", "two pads per hour", "one pad each hour"
             ("each", re.compile(rf"{BELOW}\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:an|a|per|each|every)\s+(?P<u>hour|hr|h)\b")),
             # "a pad every 30 minutes", "changing my pad every hour"
@@ -153,7 +161,8 @@ class ValueReader:
         self._pads_bare = re.compile(rf"{BELOW}(?<![\d.,/])\b(?P<n>{ANSWER_QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
         dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
-        self._duration_a = re.compile(r"\b(?:a|one|the)\s+(?P<u>week|fortnight|month)\b(?P<ago>\s+ago)?")
+        self._duration_a = re.compile(r"\b(?:(?:a|one|the|all\s+the|all|over\s+a|nearly\s+a|almost\s+a)\s+(?P<u>week|fortnight|month)\b"
+                                      r"|^\W*(?P<u2>week|fortnight|month)\s+(?:on|later|now|since|after)\b)(?P<ago>\s+ago)?")
         self._day_n = re.compile(rf"\bday\s+(?P<n>\d{{1,2}}|{_WORDS})\b|\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)\s+day\b|"
                                  r"\b(?P<o>second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\s+day\b")
         self._since = re.compile(r"\b(?:since|from)\s+(?P<when>yesterday|last\s+night|this\s+morning|today|"
@@ -237,6 +246,14 @@ class ValueReader:
                 value = number(m.group("n"))
                 if value is not None and 0 <= value <= 10:
                     out.append(ValueMention("pain_score", value, s, m.end(), m.group(0).strip()))
+        for v in sorted(out, key=lambda v: v.start):
+            end = v.end
+            while True:
+                m = self._pain_next.match(low, end)
+                if m is None or any(t.start <= m.start("n") < t.end for t in taken + out):
+                    break
+                out.append(ValueMention("pain_score", float(m.group("n")), m.start("n"), m.end(), m.group("n")))
+                end = m.end()
         return out
 
     # -- pads --------------------------------------------------------------------------------
@@ -290,7 +307,7 @@ class ValueReader:
             add(n * UNIT_DAYS[unit], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
         for m in self._duration_a.finditer(low):
-            add(UNIT_DAYS[m.group("u")], m.start(), m.end(),
+            add(UNIT_DAYS[m.group("u") or m.group("u2")], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
         m = self._on_the.search(low)
         if m:

@@ -30,10 +30,10 @@ def test_check_fails_after_a_knowledge_edit(knowledge_copy, tmp_path):
     assert run("--knowledge", str(knowledge_copy), "--out", str(sheet)).returncode == 0
     assert run("--knowledge", str(knowledge_copy), "--out", str(sheet), "--check").returncode == 0
     concepts = knowledge_copy / "concepts.yml"
-    concepts.write_text(concepts.read_text().replace("      - fevery\n", "      - fevery\n      - roasting hot\n"))
+    concepts.write_text(concepts.read_text().replace("      - tiredness\n", "      - tiredness\n      - zonked\n"))
     p = run("--knowledge", str(knowledge_copy), "--out", str(sheet), "--check")
     assert p.returncode == 1
-    assert "make review-sheet" in p.stderr and "roasting hot" in p.stderr
+    assert "make review-sheet" in p.stderr and "zonked" in p.stderr
 
 
 def test_header_names_the_files_and_the_content_hash():
