@@ -15,9 +15,9 @@ def _without_tensorflow() -> None:
 
 def _triage(args: argparse.Namespace) -> int:
     _without_tensorflow()
-    from bot.triage import engine
+    from bot.triage import TriageEngine, engine
 
-    eng = engine()
+    eng = TriageEngine(learned=False) if args.rules_only else engine()
     if args.jsonl:
         source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")
         with source:
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     p.add_argument("message", nargs="?")
     p.add_argument("--jsonl", metavar="FILE", help="JSON lines with id and text ('-' for stdin)")
     p.add_argument("--full", action="store_true", help="with --jsonl: the whole decision per line")
+    p.add_argument("--rules-only", action="store_true",
+                   help="without the learned second opinion (to measure what it adds)")
     p.set_defaults(func=_triage)
     p = sub.add_parser("validate", help="check the clinical knowledge files")
     p.set_defaults(func=_validate)

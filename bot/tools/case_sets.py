@@ -81,10 +81,10 @@ def merge(writer_path: Path, reader_path: Path, out_path: Path) -> Dict[str, flo
             "moved_up": sum(RANK[row["level"]] > RANK[w["level"]] for row, w in zip(rows, writer))}
 
 
-def score_line(gold_path: Path) -> Tuple[str, List[str]]:
+def score_line(gold_path: Path, rules_only: bool = False) -> Tuple[str, List[str]]:
     """Score through the CLI, the way held-out sets are scored: (summary line, failure lines)."""
-    pred = subprocess.run([sys.executable, "-m", "bot", "triage", "--jsonl", str(gold_path)],
-                          cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    cmd = [sys.executable, "-m", "bot", "triage", "--jsonl", str(gold_path)] + (["--rules-only"] if rules_only else [])
+    pred = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     rows = read_jsonl(gold_path)
     got = {p["id"]: p["level"] for p in map(json.loads, pred.splitlines())}
     return summarise(rows, got)
@@ -131,15 +131,18 @@ def first_sight(name: str, writer: Path, reader: Path, voice: str) -> int:
     if any(s["name"] == name for s in reg["sets"]):
         raise SystemExit(f"{name} is already registered: a set is scored at first sight only once")
     folder = SETS_DIR / name
-    folder.mkdir(parents=True, exist_ok=False)
-    (folder / "writer.jsonl").write_bytes(writer.read_bytes())
-    (folder / "reader.jsonl").write_bytes(reader.read_bytes())
-    stats = merge(folder / "writer.jsonl", folder / "reader.jsonl", folder / f"{name}.jsonl")
+    (folder / "labels").mkdir(parents=True, exist_ok=False)
+    (folder / "labels" / "writer.jsonl").write_bytes(writer.read_bytes())
+    (folder / "labels" / "reader.jsonl").write_bytes(reader.read_bytes())
+    stats = merge(folder / "labels" / "writer.jsonl", folder / "labels" / "reader.jsonl", folder / f"{name}.jsonl")
     line, failures = score_line(folder / f"{name}.jsonl")
+    rules_line, _ = score_line(folder / f"{name}.jsonl", rules_only=True)
     print("\n".join(failures))
     print(line)
+    print(f"rules only: {rules_line}")
     entry = {"name": name, "voice": voice, "labels": {k: round(v, 3) for k, v in stats.items()},
-             "first_sight": {"date": dt.date.today().isoformat(), "engine": _commit(), "line": line}}
+             "first_sight": {"date": dt.date.today().isoformat(), "engine": _commit(), "line": line,
+                             "rules_only": rules_line}}
     with open(REGISTRY, "a", encoding="utf-8") as f:
         f.write(_entry_yaml(entry))
     return 0

@@ -26,7 +26,7 @@ from bot.triage.knowledge_base import CLASS_LEVEL, KNOWLEDGE_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "clinician-review.md"
-FILES = ("concepts.yml", "values.yml", "context.yml", "spelling.yml")
+FILES = ("concepts.yml", "values.yml", "context.yml", "spelling.yml", "learned.yml")
 LEVEL_WORDS = {
     "self_care": "self-care advice",
     "routine": "call the clinic in office hours",
@@ -286,6 +286,20 @@ def _spelling(docs: Dict[str, dict]) -> List[str]:
     return lines + table(["Rule", "Words"], rows)
 
 
+def _learned(docs: Dict[str, dict]) -> List[str]:
+    doc = docs["learned.yml"]
+    lines = ["## The learned second opinion (learned.yml)", "",
+             "A text classifier trained on the project's labelled messages (never on the dev vignettes). "
+             f"It may only **raise** the level the rules give, never lower it, never above "
+             f"**{md(str(doc.get('max_level', 'urgent')))}**, and it is not consulted when the message "
+             "gives a reading (temperature, pain score, pads), is a bare answer, or names a symptom the "
+             "rules set aside (negated, hypothetical, someone else's). Emergencies are the rules' alone.", ""]
+    rows = [[code(name), f"**{md(str(h.get('raise_to')))}**", md(str(h.get("applies_below", h.get("raise_to")))),
+             md(str(h.get("threshold")))] for name, h in (doc.get("heads") or {}).items()]
+    lines += table(["Head", "Raises to", "Only when the rules found less than", "Probability at or above"], rows)
+    return lines + ["", "Trained from: " + ", ".join(code(t) for t in doc.get("training") or [])]
+
+
 def render(directory: Path = KNOWLEDGE_DIR) -> str:
     directory = Path(directory)
     docs = _load(directory)
@@ -323,7 +337,7 @@ def render(directory: Path = KNOWLEDGE_DIR) -> str:
         + LEVEL_WORDS["emergency"] + ").", "",
     ]
     lines += _concepts(docs) + [""] + _thresholds(docs, values_text) + [""] + _combinations(docs)
-    lines += [""] + _context(docs) + [""] + _spelling(docs) + [""]
+    lines += [""] + _context(docs) + [""] + _spelling(docs) + [""] + _learned(docs) + [""]
     lines += [
         "## Sign-off", "",
         f"I have reviewed the clinical knowledge above, content hash `{digest[:16]}…` (in full in the "

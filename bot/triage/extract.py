@@ -61,6 +61,7 @@ class Extraction:
     dangling: List[Tuple[str, int]]
     english_ratio: float             # share of words that are English (or known to the knowledge files)
     words: int
+    norms: str = ""                  # the words as read (lower case, spelling corrected), for the classifier
 
 
 class TargetAwareConText(ConText):
@@ -205,6 +206,7 @@ class Extractor:
         dangling: List[Tuple[str, int]] = []
         sentence_base = 0
         english = words = 0
+        norms: List[str] = []
         for offset, piece in segments(text):
             doc = self.nlp.make_doc(piece)
             corrected = self._set_norms(doc)
@@ -245,6 +247,7 @@ class Extractor:
                     concept=None, start=v.start, end=v.end, text=said,
                     sentence=sentence_of.get(span.start, sentence_base),
                     categories=frozenset(m.category.lower() for m in span._.modifiers), value=v))
+            norms += [tok.norm_ for tok in doc if not tok.is_space]
             for tok in doc:
                 if tok.is_alpha and len(tok) > 1:
                     words += 1
@@ -253,7 +256,14 @@ class Extractor:
                         english += 1
             sentence_base += max(1, n_sents)
         mentions.sort(key=lambda m: (m.start, m.end))
-        return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0, words=words)
+        return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0,
+                          words=words, norms=" ".join(norms))
+
+    def norms(self, text: str) -> str:
+        """The words of text as the matcher reads them (lower case, spelling corrected)."""
+        doc = self.nlp.make_doc(text)
+        self._set_norms(doc)
+        return " ".join(t.norm_ for t in doc if not t.is_space)
 
     def _general_questions(self, doc: Doc, targets: List[Span], value_spans) -> set:
         """Token starts of the targets that sit in a general question (see GeneralQuestions)."""

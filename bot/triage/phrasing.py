@@ -14,6 +14,7 @@ spelling-corrected form of each word (see spelling.py), so phrasings are written
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Callable, Dict, List, Sequence
 
@@ -170,14 +171,28 @@ def _merge_position(specs: List[Spec]) -> Spec:
     return {"NORM": {"IN": exact}}
 
 
-def _merge_single_tokens(options: List[Option]) -> List[Option]:
-    """Fold options of the same length into one pattern, position by position, so patterns stay
-    few (thousands of patterns make both start-up and matching slow).
+def _key(spec: Spec) -> str:
+    return json.dumps(spec, sort_keys=True)
 
-    One-word options become one IN set or REGEX. Multi-word options of equal length are folded
-    position-wise: "(can't|couldn't|unable to)" is [can|could|unable][not|to]. That also accepts
-    the cross-overs ("could to"), which are not English and so never occur in what patients write.
-    """
+
+def _fold_same_length(group: List[Option]) -> List[Option]:
+    """Fold options that differ in one position only: "(can't|couldn't) (breathe|swallow)" style
+    lists become [can|could][not] ... Exact: no cross-over is ever accepted ("not getting better"
+    and "keeps getting worse" stay two options, so "not getting worse" is not matched)."""
+    length = len(group[0])
+    for i in reversed(range(length)):
+        buckets: Dict[str, List[Option]] = {}
+        for opt in group:
+            buckets.setdefault("|".join(_key(opt[j]) for j in range(length) if j != i), []).append(opt)
+        group = [b[0] if len(b) == 1 else b[0][:i] + [_merge_position([o[i] for o in b])] + b[0][i + 1:]
+                 for b in buckets.values()]
+    return group
+
+
+def _merge_single_tokens(options: List[Option]) -> List[Option]:
+    """Fold a group's options so patterns stay few (thousands of patterns make start-up and
+    matching slow): one-word options become one IN set or REGEX, and multi-word options of the
+    same length that differ in one position only share one pattern."""
     by_length: Dict[int, List[Option]] = {}
     rest: List[Option] = []
     for opt in options:
@@ -187,6 +202,5 @@ def _merge_single_tokens(options: List[Option]) -> List[Option]:
             rest.append(opt)
     merged: List[Option] = []
     for length in sorted(by_length):
-        group = by_length[length]
-        merged.append([_merge_position([opt[i] for opt in group]) for i in range(length)])
+        merged += _fold_same_length(by_length[length])
     return merged + rest
