@@ -297,7 +297,9 @@ class Decider:
                     known = (f.values.get("duration_days"), values.days_since_procedure)
                 elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
-                if "persisting" in f.modifiers and (elapsed is None or window is None or elapsed > 0):
+                if "resolved" in f.modifiers:
+                    reason = "expected after-effect, settling or gone"
+                elif "persisting" in f.modifiers and (elapsed is None or window is None or elapsed > 0):
                     level = "routine"
                     reason = "still there and not settling, when it should have eased"
                 elif elapsed is not None and window is not None and elapsed > window:

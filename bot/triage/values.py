@@ -38,7 +38,7 @@ def _clock_hours(m: Optional[re.Match], anchors: Dict[str, float]) -> Optional[f
     hour = int(m.group("h"))
     if hour > 12:
         return None
-    pm = m.group("ap").startswith("p")
+    pm = bool(m.group("ap")) and m.group("ap").startswith("p")
     return (hour % 12) + (12 if pm else 0) + (int(m.group("mi")) / 60 if m.group("mi") else 0)
 
 
@@ -47,7 +47,7 @@ ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seven
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 UNIT_DAYS = {"min": 1 / 1440, "minute": 1 / 1440, "minutes": 1 / 1440, "mins": 1 / 1440,
              "h": 1 / 24, "hr": 1 / 24, "hrs": 1 / 24, "hour": 1 / 24, "hours": 1 / 24,
-             "day": 1, "days": 1, "dys": 1, "dyas": 1, "dayz": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
+             "day": 1, "days": 1, "dys": 1, "dyas": 1, "dayz": 1, "daze": 1, "d": 1, "night": 1, "nights": 1, "week": 7, "weeks": 7,
              "wk": 7, "wks": 7, "fortnight": 14, "month": 30, "months": 30}
 PADS = r"(?:sanitary\s+)?(?:pads?|towels?|tampons?|liners?|pantyliners?|panty\s+liners?)"
 # "less than one pad an hour" is under the number: read it as half a pad below it.
@@ -85,6 +85,14 @@ def number(text: str) -> Optional[float]:
         return float(t.replace(",", "."))
     except ValueError:
         return None
+
+
+def _times(text: str) -> Optional[float]:
+    """A count, also as "twice" or "3 times"."""
+    t = " ".join(text.lower().split())
+    if t == "twice":
+        return 2.0
+    return number(t[:-len(" times")] if t.endswith(" times") else t)
 
 
 @dataclass
@@ -155,11 +163,15 @@ class ValueReader:
             ("every", re.compile(rf"{PADS}\s+(?:\w+\s+){{0,2}}?(?:every|each)\s+{tail}")),
             # "every hour I need a new pad"
             ("every", re.compile(rf"\b(?:every|each)\s+{tail}\s*(?:\w+\s+){{0,4}}?{PADS}")),
+            # "changed my pad twice in the last hour", "filled a pad three times in 2 hours"
+            ("times", re.compile(rf"\b{PADS}\s+(?P<n>twice|two\s+times|three\s+times|\d+\s+times|{QTY}\s+times)\s+(?:in|within|over)\s+(?:the\s+)?(?:last\s+|past\s+)?{ABOUT}{tail}")),
             # "a pad lasts me 2 hours", "one pad lasts about 3 hrs"
             ("lasts", re.compile(rf"\b(?P<n>{QTY})\s+{PADS}\s+(?:only\s+)?(?:lasts?|lasting|is\s+lasting)\s+(?:me\s+)?(?:about\s+|around\s+|maybe\s+)?{tail}")),
         ]
         self._pads_bare = re.compile(rf"{BELOW}(?<![\d.,/])\b(?P<n>{ANSWER_QTY})\b(?!\s*(?:/|out\s+of|days?|weeks?|°|degrees))")
-        dur_unit = r"(?P<u>days?|dys|dyas|dayz|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
+        dur_unit = r"(?P<u>days?|dys|dyas|dayz|daze|d|weeks?|wks?|nights?|hours?|hrs?|months?|fortnight)\b"
+        # "it's been days", "for days now": several days, read as three (the safer, longer reading)
+        self._days_vague = re.compile(r"\b(?:for|been|over|since|in)\s+(?:days|days\s+and\s+days|ages|a\s+few\s+days)\b")
         self._duration = re.compile(rf"(?<![\d.,/])\b(?P<n>{QTY})\s*-?\s*{dur_unit}(?P<ago>\s+ago)?")
         self._duration_a = re.compile(r"\b(?:(?:a|one|the|all\s+the|all|over\s+a|nearly\s+a|almost\s+a)\s+(?P<u>week|fortnight|month)\b"
                                       r"|^\W*(?P<u2>week|fortnight|month)\s+(?:on|later|now|since|after)\b)(?P<ago>\s+ago)?")
@@ -175,7 +187,8 @@ class ValueReader:
         anchors = "|".join(sorted(ANCHOR_HOURS, key=len, reverse=True)).replace(" ", r"\s+")
         self._pads_since_re = re.compile(
             rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:since|from)\s+(?:(?P<anchor>{anchors})|{clock})")
-        self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+)?{clock}")
+        self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+)?"
+                                  r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?!\s*(?:days?|hours?|weeks?|pads?))")
         self._on_the = re.compile(rf"\b(?:{proc})\b[^.!?]{{0,30}}?\bon\s+the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b")
         self._today_is = re.compile(r"\btoday\s+(?:is|'s)\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
 
@@ -265,7 +278,7 @@ class ValueReader:
                     continue
                 hours = (number(m.group("m")) if m.groupdict().get("m") else 1.0) or 1.0
                 hours *= 1 / 60 if m.group("u").startswith("m") else 1.0
-                count = number(m.group("n")) if m.groupdict().get("n") else 1.0
+                count = _times(m.group("n")) if m.groupdict().get("n") else 1.0
                 if count is None or hours <= 0:
                     continue
                 if m.groupdict().get("below"):
@@ -306,6 +319,8 @@ class ValueReader:
                 continue
             add(n * UNIT_DAYS[unit], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
+        for m in self._days_vague.finditer(low):
+            add(3.0, m.start(), m.end(), expecting or self._near_procedure(low, m.start(), m.end()))
         for m in self._duration_a.finditer(low):
             add(UNIT_DAYS[m.group("u") or m.group("u2")], m.start(), m.end(),
                 expecting or self._near_procedure(low, m.start(), m.end()))
@@ -342,8 +357,10 @@ class ValueReader:
         if not m:
             return []
         start = _clock_hours(m, ANCHOR_HOURS)
-        said_now = self._now_re.search(low)
+        said_now = self._now_re.search(low, m.end())
         end = _clock_hours(said_now, {}) if said_now else now.hour + now.minute / 60
+        if said_now and not said_now.group("ap") and start is not None and end is not None and end < start:
+            end += 12          # "since 10am, it's 11:30" / "since 9pm, it's 10"
         count = number(m.group("n"))
         if start is None or end is None or count is None or end <= start:
             return []
