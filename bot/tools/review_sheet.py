@@ -291,12 +291,13 @@ def _learned(docs: Dict[str, dict]) -> List[str]:
     lines = ["## The learned second opinion (learned.yml)", "",
              "A text classifier trained on the project's labelled messages (never on the dev vignettes). "
              f"It may only **raise** the level the rules give, never lower it, never above "
-             f"**{md(str(doc.get('max_level', 'urgent')))}**, and it is not consulted when the message "
+             f"**{md(str(doc.get('max_level', 'urgent')))}** (an emergency only on a red flag already found), and it is not consulted when the message "
              "gives a reading (temperature, pain score, pads), is a bare answer, or names a symptom the "
-             "rules set aside (negated, hypothetical, someone else's). Emergencies are the rules' alone.", ""]
-    rows = [[code(name), f"**{md(str(h.get('raise_to')))}**", md(str(h.get("applies_below", h.get("raise_to")))),
+             "rules set aside (negated, hypothetical, someone else's).", ""]
+    rows = [[code(name), f"**{md(str(h.get('raise_to')))}**",
+             f"{md(str(h.get('applies_from', 'info')))} to below {md(str(h.get('applies_below', h.get('raise_to'))))}",
              md(str(h.get("threshold")))] for name, h in (doc.get("heads") or {}).items()]
-    lines += table(["Head", "Raises to", "Only when the rules found less than", "Probability at or above"], rows)
+    lines += table(["Head", "Raises to", "Only when the rules found", "Probability at or above"], rows)
     return lines + ["", "Trained from: " + ", ".join(code(t) for t in doc.get("training") or [])]
 
 

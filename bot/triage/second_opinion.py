@@ -2,10 +2,11 @@
 
 Trained on every labelled message the project has (the rule-family cases and the independent
 case sets listed in knowledge/learned.yml); the dev vignettes stay out so that they keep
-measuring. Two heads over one set of features (word n-grams of the engine's spelling-corrected
+measuring. Heads over one set of features (word n-grams of the engine's spelling-corrected
 words, character n-grams of the message):
-  red_flag   the message reports a warning or emergency sign -> may raise to `raise_to` (urgent)
   complaint  the message reports some bodily complaint        -> may raise info to routine
+  red_flag   the message reports a warning or emergency sign -> may raise to urgent
+  emergency  a red flag the rules found reads as an emergency -> may raise urgent to emergency
 Each head raises only above its probability threshold, and never above the cap the knowledge
 file sets; the rules stay the reviewed source of truth and have the last word on a red flag.
 
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("HSG_CACHE_DIR", Path.home() / ".cache" / "hsg-aftercare")) / "second-opinion"
-VERSION = "3"          # bump when the features or the model change
+VERSION = "4"          # bump when the features or the model change
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -45,6 +46,7 @@ class Head:
     raise_to: str
     threshold: float
     applies_below: str           # the head acts only when the rules' level is below this
+    applies_from: str = "info"   # ... and at or above this (emergency: only on a red flag the rules found)
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,10 @@ class Settings:
         cap = str(raw.get("max_level", "urgent"))
         heads = []
         for name, h in (raw.get("heads") or {}).items():
-            head = Head(name, str(h["raise_to"]), float(h["threshold"]), str(h.get("applies_below", h["raise_to"])))
+            head = Head(name, str(h["raise_to"]), float(h["threshold"]), str(h.get("applies_below", h["raise_to"])),
+                        str(h.get("applies_from", "info")))
+            if name not in TARGETS:
+                raise ValueError(f"{path}: unknown head {name}; known: {', '.join(TARGETS)}")
             if RANK[head.raise_to] > RANK[cap]:
                 raise ValueError(f"{path}: head {name} raises to {head.raise_to}, above the cap {cap}")
             heads.append(head)
@@ -79,13 +84,16 @@ def labelled_rows(patterns: Sequence[str], root: Path = ROOT) -> List[dict]:
     return [r for r in rows if r.get("text") and r.get("accept")]
 
 
+# What each head learns: the message's acceptable levels all at or above this level (1), all
+# below it (0), or both (left out).
+TARGETS = {"complaint": "self_care", "red_flag": "urgent", "emergency": "emergency"}
+
+
 def targets(row: dict) -> Dict[str, Optional[int]]:
     """1/0 per head, None where the labels leave it open (accepted on both sides)."""
     lo = min(RANK[a] for a in row["accept"])
     hi = max(RANK[a] for a in row["accept"])
-    red = 1 if lo >= RANK["urgent"] else (0 if hi < RANK["urgent"] else None)
-    complaint = 1 if lo > RANK["info"] else (0 if hi == RANK["info"] else None)
-    return {"red_flag": red, "complaint": complaint}
+    return {head: 1 if lo >= RANK[level] else (0 if hi < RANK[level] else None) for head, level in TARGETS.items()}
 
 
 class SecondOpinion:
@@ -167,17 +175,20 @@ class SecondOpinion:
         return {name: float(model.predict_proba(X)[0, 1]) for name, model in self.models.items()}
 
     def opinion(self, text: str, words: str, level: str) -> Optional[Tuple[str, str]]:
-        """(raised level, reason) when a head raises the rules' level, else None."""
+        """(raised level, reason) when the heads raise the rules' level, else None. Heads act in
+        order of the level they raise to, so the emergency head can act on a red flag the
+        red-flag head found."""
         probs = self.probabilities(text, words)
-        best = None
-        for head in self.settings.heads:
+        start, reasons = level, []
+        for head in sorted(self.settings.heads, key=lambda h: RANK[h.raise_to]):
             p = probs[head.name]
-            if p >= head.threshold and RANK[level] < RANK[head.applies_below] and RANK[head.raise_to] > RANK[level]:
-                if best is None or RANK[head.raise_to] > RANK[best[0]]:
-                    best = (head.raise_to, f"learned second opinion ({head.name} p={p:.2f} >= {head.threshold:g}): "
-                                           f"the rules found {level}; raised to {head.raise_to}")
-        return best
-
+            if (p >= head.threshold and RANK[head.applies_from] <= RANK[level] < RANK[head.applies_below]
+                    and RANK[head.raise_to] > RANK[level]):
+                reasons.append(f"{head.name} p={p:.2f} >= {head.threshold:g}")
+                level = head.raise_to
+        if level == start:
+            return None
+        return level, f"learned second opinion ({'; '.join(reasons)}): the rules found {start}; raised to {level}"
 
 def fingerprint(settings_path: Path, settings: Settings, knowledge_dir: Path, root: Path = ROOT) -> str:
     h = hashlib.sha256(VERSION.encode())

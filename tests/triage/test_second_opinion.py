@@ -28,7 +28,7 @@ def _texts():
 
 def test_the_engine_has_a_second_opinion(engine):
     assert engine.second_opinion is not None
-    assert set(engine.second_opinion.models) == {"red_flag", "complaint"}
+    assert set(engine.second_opinion.models) == {"red_flag", "complaint", "emergency"}
 
 
 def test_it_never_lowers_and_never_passes_its_cap(engine, rules_only):
@@ -101,3 +101,19 @@ def test_the_model_is_cached_by_what_it_is_trained_from(tmp_path):
 ])
 def test_it_is_not_consulted_where_the_rules_have_something_to_go_by(engine, rules_only, text):
     assert engine.triage(text).level == rules_only.triage(text).level
+
+
+def test_the_emergency_head_acts_only_on_a_red_flag_already_found(tmp_path):
+    rows = ([{"text": f"my zorblax is {w} and blue", "accept": ["emergency"]} for w in ("bad", "worse")] * 20
+            + [{"text": f"my zorblax is {w}", "accept": ["urgent"]} for w in ("sore", "red")] * 20
+            + [{"text": f"what is a {w}", "accept": ["info"]} for w in ("pad", "test")] * 20)
+    data = tmp_path / "toy.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    learned = tmp_path / "learned.yml"
+    learned.write_text(yaml.safe_dump({"max_level": "emergency", "training": [str(data)], "heads": {
+        "emergency": {"raise_to": "emergency", "applies_from": "urgent", "threshold": 0.5}}}))
+    model = so.build(learned, KNOWLEDGE_DIR, str.lower, cache_dir=tmp_path / "cache", root=Path("/"))
+    text = "my zorblax is awful and blue"
+    assert model.opinion(text, text, "urgent")[0] == "emergency"
+    assert model.opinion(text, text, "self_care") is None
+    assert model.opinion(text, text, "info") is None
