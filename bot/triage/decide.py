@@ -45,7 +45,8 @@ class Decider:
     @staticmethod
     def _flags(m: Mention) -> Dict[str, bool]:
         c = m.categories
-        proxy = "proxy" in c
+        # written for the patient (context.yml written_for_the_patient): "she" is the patient
+        proxy = "proxy" in c or ("for_the_patient" in c and "other_person" in c and "historical" not in c)
         other = ("someone_else" in c and not proxy) or (
             "other_person" in c and not proxy and "past" in c and "ongoing" not in c)
         return {
@@ -351,10 +352,16 @@ class Decider:
         src = " (from earlier in the conversation)" if f.from_earlier else ""
         return f"{f.name} ('{f.text}'){src}: {f.reason} -> {f.level}"
 
+    def _settled_at_clinic(self, f: Finding) -> bool:
+        return "during_procedure" in f.modifiers and bool(self.k.concepts[f.concept].during_procedure_level)
+
     def _combinations(self, active: List[Finding], earlier: List[Finding], level: str):
+        """Combinations over this message and the conversation so far; an episode that happened
+        at the clinic and settled there (a vasovagal faint with pallor) combines with nothing."""
         reasons = []
-        now = {c for f in active for c in (f.concept, f.values.get("counts_as")) if c}
-        known = now | {c for f in earlier if f.counts for c in (f.concept, f.values.get("counts_as")) if c}
+        now = {c for f in active if not self._settled_at_clinic(f) for c in (f.concept, f.values.get("counts_as")) if c}
+        known = now | {c for f in earlier if f.counts and not self._settled_at_clinic(f)
+                       for c in (f.concept, f.values.get("counts_as")) if c}
         for combo in self.k.combinations:
             if not combo.holds(known):
                 continue

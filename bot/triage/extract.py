@@ -157,6 +157,9 @@ class Extractor:
                 vocabulary.update(compiler.vocabulary(phrasing))
                 patterns += [(concept.id, pattern) for pattern in compiler.compile(phrasing)]
         self.matcher = ConceptMatcher(self.nlp.vocab, patterns)
+        self.for_the_patient = ConceptMatcher(self.nlp.vocab, [
+            ("for_the_patient", pattern) for phrasing in knowledge.written_for_the_patient
+            for pattern in compiler.compile(phrasing)])
         self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
                          for cid, c in knowledge.concepts.items()}
 
@@ -192,7 +195,8 @@ class Extractor:
             norm = token.norm_
             if norm in abbreviations:
                 token.norm_ = abbreviations[norm]
-            elif token.is_alpha:
+            elif token.is_alpha and not (token.is_title and not token.is_sent_start and token.i > 0):
+                # a capitalised word inside a sentence is a name ("Dr Shalini"), never a misspelling
                 fixed = self.corrector.correct(token.lower_)
                 if fixed:
                     token.norm_ = fixed
@@ -207,6 +211,7 @@ class Extractor:
         sentence_base = 0
         english = words = 0
         norms: List[str] = []
+        for_the_patient = False
         for offset, piece in segments(text):
             doc = self.nlp.make_doc(piece)
             corrected = self._set_norms(doc)
@@ -218,6 +223,7 @@ class Extractor:
             n_sents = len(list(doc.sents))
 
             targets = self._targets(doc)
+            for_the_patient = for_the_patient or bool(self.for_the_patient(doc))
             value_mentions = self.values.read(piece, expecting=expecting, now=now)
             value_spans = []
             for v in value_mentions:
@@ -255,6 +261,9 @@ class Extractor:
                             or tok.lower_ in self.knowledge.abbreviations):
                         english += 1
             sentence_base += max(1, n_sents)
+        if for_the_patient:       # "writing for my sister ... she is bleeding": she is the patient
+            for m in mentions:
+                m.categories = m.categories | {"for_the_patient"}
         mentions.sort(key=lambda m: (m.start, m.end))
         return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0,
                           words=words, norms=" ".join(norms))

@@ -110,6 +110,8 @@ class Knowledge:
     answers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     # context.yml general_questions: openers, reporter_words, this_names_the_test
     general_questions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    # context.yml written_for_the_patient: phrasings that make "she" the patient
+    written_for_the_patient: Tuple[str, ...] = ()
 
 
 def _load_yaml(name: str, directory: Path) -> dict:
@@ -241,6 +243,8 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         answers={k: _tuple_of_str(v, f"values.yml answers.{k}")
                  for k, v in (values_doc.get("answers") or {}).items()},
         general_questions=_general_questions(context_doc),
+        written_for_the_patient=_tuple_of_str(context_doc.get("written_for_the_patient") or [],
+                                              "context.yml written_for_the_patient"),
     )
 
 
