@@ -184,8 +184,10 @@ class Decider:
             revisited += lasting
 
         # -- severity or worsening said apart from the symptom ("today they're way worse")
-        for category, _sentence in ex.dangling:
-            targets = [f for f in current if category in self.k.concepts[f.concept].escalates_when]
+        for category, sentence in ex.dangling:
+            # "Cramps since yesterday. Today they're way worse.": the cue's sentence or the next
+            targets = [f for f in current if category in self.k.concepts[f.concept].escalates_when
+                       and abs(f.values.get("_sentence", sentence) - sentence) <= 1]
             if not targets and not current:
                 targets = [f for f in earlier if category in self.k.concepts[f.concept].escalates_when]
                 revisited += targets

@@ -26,7 +26,7 @@ from .matching import ConceptMatcher
 from .model import RANK
 from .phrasing import PhrasingCompiler
 from .spelling import SpellingCorrector
-from .text import segments
+from .text import clean, segments
 from .values import ValueMention, ValueReader
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,15 @@ class GeneralQuestions:
     _CLAUSE_BREAK = re.compile(r"[,;:]|\s-\s|\bbut\b|\bbecause\b|\bcos\b")
 
     def __init__(self, words: Dict[str, Sequence[str]]):
-        reporters = [w for w in words["reporter_words"] if w != "this"]
-        this = ""
-        if "this" in words["reporter_words"]:
-            names = _alternation(words.get("this_names_the_test") or ())
-            this = rf"|\bthis\b(?!\s*(?:{names})\b)(?!\s*[?.!,]|\s*$)" if names else r"|\bthis\b"
+        deictic = [w for w in ("this", "these") if w in words["reporter_words"]]
+        reporters = [w for w in words["reporter_words"] if w not in deictic]
+        names = _alternation(words.get("this_names_the_test") or ("test",))
+        # "this"/"these" report unless they name the test: "after this?", "one of these", "this test"
+        this = "".join(rf"|(?<!after\s)(?<!before\s)(?<!of\s)\b{w}\b(?!\s*(?:{names})\b)(?!\s*[?.!,]|\s*$)"
+                       for w in deictic)
         self._reporter = re.compile(rf"\b(?:{_alternation(reporters)})\b{this}")
         self._anaphor = re.compile(rf"\b(?:{_alternation(words.get('anaphors') or ('it',))})\b")
+        self._first_person = re.compile(rf"\b(?:{_alternation(words.get('first_person') or ('i',))})\b")
         self._opener = re.compile(rf"^\W*(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
 
     def asks(self, sentence: str, offset: int) -> bool:
@@ -135,7 +137,7 @@ class GeneralQuestions:
 
     def reports_back(self, sentence: str) -> bool:
         low = sentence.lower()
-        return bool(self._reporter.search(low) and self._anaphor.search(low))
+        return bool(self._first_person.search(low) and self._anaphor.search(low))
 
 
 def _alternation(items: Sequence[str]) -> str:
@@ -186,7 +188,9 @@ class Extractor:
 
     # -- word norms ---------------------------------------------------------------------------
     def _literal_norms(self, text: str) -> List[str]:
-        return [self.knowledge.abbreviations.get(t.norm_, t.norm_) for t in self.nlp.tokenizer(text)]
+        """A phrasing's words as a patient's message is read (same cleaning, so "co-codamol" in
+        the knowledge is "co codamol" as in the message)."""
+        return [self.knowledge.abbreviations.get(t.norm_, t.norm_) for t in self.nlp.tokenizer(clean(text)[0])]
 
     def _set_norms(self, doc: Doc) -> Dict[str, str]:
         corrected = {}
