@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -116,7 +118,8 @@ def summarise(rows: List[dict], got: Dict[str, str]) -> Tuple[str, List[str]]:
 
 
 def registry() -> dict:
-    return yaml.safe_load(REGISTRY.read_text(encoding="utf-8")) if REGISTRY.exists() else {"sets": []}
+    reg = (yaml.safe_load(REGISTRY.read_text(encoding="utf-8")) if REGISTRY.exists() else None) or {}
+    return {**reg, "sets": reg.get("sets") or []}
 
 
 def _commit() -> str:
@@ -131,12 +134,19 @@ def first_sight(name: str, writer: Path, reader: Path, voice: str) -> int:
     if any(s["name"] == name for s in reg["sets"]):
         raise SystemExit(f"{name} is already registered: a set is scored at first sight only once")
     folder = SETS_DIR / name
-    (folder / "labels").mkdir(parents=True, exist_ok=False)
-    (folder / "labels" / "writer.jsonl").write_bytes(writer.read_bytes())
-    (folder / "labels" / "reader.jsonl").write_bytes(reader.read_bytes())
-    stats = merge(folder / "labels" / "writer.jsonl", folder / "labels" / "reader.jsonl", folder / f"{name}.jsonl")
-    line, failures = score_line(folder / f"{name}.jsonl")
-    rules_line, _ = score_line(folder / f"{name}.jsonl", rules_only=True)
+    if folder.exists():
+        raise SystemExit(f"{folder} exists already")
+    # Scored from outside tests/triage/sets: the learned second opinion trains on every set in
+    # there, and a set must be scored by a model that has never seen it.
+    with tempfile.TemporaryDirectory() as staging:
+        staged = Path(staging) / f"{name}.jsonl"
+        stats = merge(writer, reader, staged)
+        line, failures = score_line(staged)
+        rules_line, _ = score_line(staged, rules_only=True)
+        (folder / "labels").mkdir(parents=True)
+        (folder / "labels" / "writer.jsonl").write_bytes(writer.read_bytes())
+        (folder / "labels" / "reader.jsonl").write_bytes(reader.read_bytes())
+        shutil.copyfile(staged, folder / f"{name}.jsonl")
     print("\n".join(failures))
     print(line)
     print(f"rules only: {rules_line}")
