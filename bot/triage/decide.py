@@ -45,10 +45,12 @@ class Decider:
     @staticmethod
     def _flags(m: Mention) -> Dict[str, bool]:
         c = m.categories
-        # written for the patient (context.yml written_for_the_patient): "she" is the patient
+        # who wrote it (context.yml written_for/by_the_patient): "she" is the patient when the
+        # message is written for her, someone else when the patient writes of her own test
         proxy = "proxy" in c or ("for_the_patient" in c and "other_person" in c and "historical" not in c)
-        other = ("someone_else" in c and not proxy) or (
-            "other_person" in c and not proxy and "past" in c and "ongoing" not in c)
+        by_patient = "by_the_patient" in c and "for_the_patient" not in c
+        other = ("someone_else" in c and not proxy) or ("other_person" in c and not proxy and (
+            by_patient or ("past" in c and "ongoing" not in c)))
         return {
             "negated": "negated" in c,
             "hypothetical": "hypothetical" in c,

@@ -90,12 +90,34 @@ class TargetAwareConText(ConText):
                     modifier._scope_start = max(modifier._scope_start, commas[-1] + 1)
             graph.modifiers.append(modifier)
         graph.update_scopes()
+        _apply_terminations(graph.modifiers)
         graph.apply_modifiers()
         doc._.dangling_cues = [m for m in graph.modifiers if m.num_targets == 0]
         for target, modifier in graph.edges:
             target._.modifiers += (modifier,)
         doc._.context_graph = graph
         return doc
+
+
+def _apply_terminations(modifiers) -> None:
+    """Cut every cue's reach at the first terminating cue ("but", ";") on its side.
+
+    medspaCy 1.0 checks that two scopes overlap before letting a terminating cue limit another,
+    and its overlap test misses a scope that lies wholly inside the other: so a cue with a
+    max_words reach ("him", 8 words) was never stopped by "but" ("lovely of him but I threw up").
+    """
+    terms = [m for m in modifiers if m.direction.upper() == "TERMINATE"]
+    for m in modifiers:
+        direction = m.direction.upper()
+        if direction == "TERMINATE":
+            continue
+        start, end = m.modifier_span
+        for t in terms:
+            t_start, t_end = t.modifier_span
+            if direction in ("FORWARD", "BIDIRECTIONAL") and end <= t_start < m._scope_end:
+                m._scope_end = t_start
+            if direction in ("BACKWARD", "BIDIRECTIONAL") and m._scope_start < t_end <= start:
+                m._scope_start = t_end
 
 
 class GeneralQuestions:
@@ -120,6 +142,8 @@ class GeneralQuestions:
         self._reporter = re.compile(rf"\b(?:{_alternation(reporters)})\b{this}")
         self._anaphor = re.compile(rf"\b(?:{_alternation(words.get('anaphors') or ('it',))})\b")
         self._first_person = re.compile(rf"\b(?:{_alternation(words.get('first_person') or ('i',))})\b")
+        others = words.get("not_the_patient") or ()
+        self._someone_else = re.compile(rf"\b(?:{_alternation(others)})\b") if others else None
         self._opener = re.compile(rf"^\W*(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
 
     def asks(self, sentence: str, offset: int) -> bool:
@@ -137,6 +161,8 @@ class GeneralQuestions:
 
     def reports_back(self, sentence: str) -> bool:
         low = sentence.lower()
+        if self._someone_else is not None and self._someone_else.search(low):
+            return False      # "a girl I work with had it": someone else's story
         return bool(self._first_person.search(low) and self._anaphor.search(low))
 
 
@@ -159,9 +185,10 @@ class Extractor:
                 vocabulary.update(compiler.vocabulary(phrasing))
                 patterns += [(concept.id, pattern) for pattern in compiler.compile(phrasing)]
         self.matcher = ConceptMatcher(self.nlp.vocab, patterns)
-        self.for_the_patient = ConceptMatcher(self.nlp.vocab, [
-            ("for_the_patient", pattern) for phrasing in knowledge.written_for_the_patient
-            for pattern in compiler.compile(phrasing)])
+        self.writer = ConceptMatcher(self.nlp.vocab, [
+            (marker, pattern) for marker, phrasings in (("for_the_patient", knowledge.written_for_the_patient),
+                                                        ("by_the_patient", knowledge.written_by_the_patient))
+            for phrasing in phrasings for pattern in compiler.compile(phrasing)])
         self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
                          for cid, c in knowledge.concepts.items()}
 
@@ -215,7 +242,7 @@ class Extractor:
         sentence_base = 0
         english = words = 0
         norms: List[str] = []
-        for_the_patient = False
+        writer: set = set()
         for offset, piece in segments(text):
             doc = self.nlp.make_doc(piece)
             corrected = self._set_norms(doc)
@@ -227,7 +254,7 @@ class Extractor:
             n_sents = len(list(doc.sents))
 
             targets = self._targets(doc)
-            for_the_patient = for_the_patient or bool(self.for_the_patient(doc))
+            writer.update(marker for _s, _e, marker in self.writer(doc))
             value_mentions = self.values.read(piece, expecting=expecting, now=now)
             value_spans = []
             for v in value_mentions:
@@ -265,9 +292,9 @@ class Extractor:
                             or tok.lower_ in self.knowledge.abbreviations):
                         english += 1
             sentence_base += max(1, n_sents)
-        if for_the_patient:       # "writing for my sister ... she is bleeding": she is the patient
+        if writer:       # "writing for my sister ... she is bleeding": she is the patient
             for m in mentions:
-                m.categories = m.categories | {"for_the_patient"}
+                m.categories = m.categories | writer
         mentions.sort(key=lambda m: (m.start, m.end))
         return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0,
                           words=words, norms=" ".join(norms))

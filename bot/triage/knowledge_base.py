@@ -110,8 +110,9 @@ class Knowledge:
     answers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     # context.yml general_questions: openers, reporter_words, this_names_the_test
     general_questions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
-    # context.yml written_for_the_patient: phrasings that make "she" the patient
+    # context.yml written_for_the_patient / written_by_the_patient: who "she" is in a message
     written_for_the_patient: Tuple[str, ...] = ()
+    written_by_the_patient: Tuple[str, ...] = ()
 
 
 def _load_yaml(name: str, directory: Path) -> dict:
@@ -245,13 +246,16 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         general_questions=_general_questions(context_doc),
         written_for_the_patient=_tuple_of_str(context_doc.get("written_for_the_patient") or [],
                                               "context.yml written_for_the_patient"),
+        written_by_the_patient=_tuple_of_str(context_doc.get("written_by_the_patient") or [],
+                                             "context.yml written_by_the_patient"),
     )
 
 
 def _general_questions(context_doc: dict) -> Dict[str, Tuple[str, ...]]:
     raw = context_doc.get("general_questions") or {}
     out = {k: _tuple_of_str(raw.get(k) or [], f"context.yml general_questions.{k}")
-           for k in ("openers", "reporter_words", "this_names_the_test", "anaphors", "first_person")}
+           for k in ("openers", "reporter_words", "this_names_the_test", "anaphors", "first_person",
+                     "not_the_patient")}
     if not out["openers"] or not out["reporter_words"]:
         raise KnowledgeError("context.yml: general_questions needs openers and reporter_words")
     return out

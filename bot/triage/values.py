@@ -87,6 +87,15 @@ def number(text: str) -> Optional[float]:
         return None
 
 
+def _part_hours(m: re.Match) -> Optional[float]:
+    """"half 5" = 5:30, "quarter to 9" = 8:45 (am or pm is settled by the start time)."""
+    hour = number(m.group("h"))
+    if hour is None:
+        return None
+    part = " ".join(m.group("part").split())
+    return hour + {"half": 0.5, "half past": 0.5, "quarter past": 0.25, "quarter to": -0.25}[part]
+
+
 def _times(text: str) -> Optional[float]:
     """A count, also as "twice" or "3 times"."""
     t = " ".join(text.lower().split())
@@ -187,6 +196,14 @@ class ValueReader:
         anchors = "|".join(sorted(ANCHOR_HOURS, key=len, reverse=True)).replace(" ", r"\s+")
         self._pads_since_re = re.compile(
             rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:since|from)\s+(?:(?P<anchor>{anchors})|{clock})")
+        # "since 2pm I've used 5 pads", "from lunchtime I've gone through 3 towels"
+        self._since_pads_re = re.compile(
+            rf"\b(?:since|from)\s+(?:(?P<anchor>{anchors})|{clock})\W+(?:\w+\W+){{0,5}}?"
+            rf"(?:used|gone\s+through|been\s+through|went\s+through|got\s+through|changed|soaked|filled|needed|on)\s+"
+            rf"(?:my\s+)?(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}")
+        # "it's only half 5", "now quarter to 9"
+        self._now_half_re = re.compile(r"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+|gone\s+)?"
+                                       r"(?P<part>half(?:\s+past)?|quarter\s+past|quarter\s+to)\s+(?P<h>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
         self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+)?"
                                   r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?!\s*(?:days?|hours?|weeks?|pads?))")
         self._on_the = re.compile(rf"\b(?:{proc})\b[^.!?]{{0,30}}?\bon\s+the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b")
@@ -353,13 +370,16 @@ class ValueReader:
     def _pads_since(self, low: str, now: _dt.datetime, taken: List[ValueMention]) -> List[ValueMention]:
         if any(v.kind == "pads_per_hour" for v in taken):
             return []
-        m = self._pads_since_re.search(low)
+        m = self._pads_since_re.search(low) or self._since_pads_re.search(low)
         if not m:
             return []
         start = _clock_hours(m, ANCHOR_HOURS)
         said_now = self._now_re.search(low, m.end())
+        half = self._now_half_re.search(low, m.end())
         end = _clock_hours(said_now, {}) if said_now else now.hour + now.minute / 60
-        if said_now and not said_now.group("ap") and start is not None and end is not None and end < start:
+        if half:
+            said_now, end = half, _part_hours(half)
+        if said_now and not said_now.groupdict().get("ap") and start is not None and end is not None and end < start:
             end += 12          # "since 10am, it's 11:30" / "since 9pm, it's 10"
         count = number(m.group("n"))
         if start is None or end is None or count is None or end <= start:
