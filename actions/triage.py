@@ -87,3 +87,17 @@ class ActionFallback(Action):
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         send(dispatcher, conversation.fallback_lines())
         return []
+
+
+class ActionProcedureDay(Action):
+    """ "hi, I had my HSG yesterday": greet, note the day of the test, ask how the patient is."""
+
+    def name(self) -> Text:
+        return "action_procedure_day"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
+        memory = slots.from_tracker(tracker)
+        reply = conversation.procedure_day(tracker.latest_message.get("text") or "", memory)
+        send(dispatcher, reply.lines)
+        return slots.to_events(reply.memory)

@@ -20,6 +20,9 @@ from bot.triage import RANK, Context, Decision, Finding, engine, more_urgent
 
 REPLIES_FILE = Path(__file__).with_name("replies.yml")
 QUESTION_ORDER = ("pads_per_hour", "pain_score", "painkillers_help", "temperature", "days_since_procedure")
+CHECKLIST = "warning_signs"      # the one-tap list of warning signs after a complaint no list covers
+UNLISTED = "unlisted_complaint"
+LEARNED_NOTE = "raised by the learned second opinion"
 MAX_REMEMBERED = 30          # findings kept in the conversation memory
 
 
@@ -122,7 +125,7 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
     new_memory = _remember(memory, decision)
     active = [f for f in decision.findings if f.counts and RANK[f.level] > RANK["info"]]
     top = [f for f in active if f.level == decision.level] or active
-    values = {"summary": summary(top), "escalation_ref": escalation_ref or ""}
+    values = {"summary": summary(top) or "the symptoms in your message", "escalation_ref": escalation_ref or ""}
     data = payload(decision, escalation_ref)
     level = decision.level
     lines: List[Line] = []
@@ -149,9 +152,13 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
                 say(advice)
         say(r["safety_net"]["default"])
     else:
+        asked = _asked_about(decision)
         if "the message may not be in English" in decision.notes:
             say(r["triage"]["not_english"], True)
-        elif any(f.negated for f in decision.findings):
+        elif asked:
+            for i, concept in enumerate(asked):
+                say(r["about"].get(concept, r["about"]["default"]), i == 0)
+        elif any(f.negated for f in decision.findings) or memory.expecting == CHECKLIST:
             say(r["triage"]["none_reported"], True)
         elif memory.expecting and intent in ("dont_know", "deny"):
             say(r["triage"]["ok_not_known"], True)
@@ -163,13 +170,44 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
     if any(n.startswith("truncated") for n in decision.notes):
         say(r["triage"]["too_long"])
 
-    question = next_question(decision, new_memory)
+    question = CHECKLIST if _wants_checklist(decision, new_memory) else next_question(decision, new_memory)
     if question:
         q = r["questions"][question]
         lines.append(Line(render(q["text"], **values), buttons=[tuple(b) for b in q.get("buttons", [])]))
         new_memory.expecting = question
         new_memory.asked.append(question)
     return Reply(lines, new_memory, decision)
+
+
+def _asked_about(decision: Decision) -> List[str]:
+    """The concepts of a general question ("is it bad to get a fever after this?"), in order."""
+    out: List[str] = []
+    for f in decision.findings:
+        if "general_question" in f.modifiers and f.concept not in out:
+            out.append(f.concept)
+    return out
+
+
+def _wants_checklist(decision: Decision, memory: Memory) -> bool:
+    """A complaint no list covers (routine): ask once whether any warning sign comes with it."""
+    if decision.level != "routine" or CHECKLIST in memory.asked:
+        return False
+    unlisted = any(f.concept == UNLISTED and f.counts for f in decision.findings)
+    return unlisted or LEARNED_NOTE in decision.notes
+
+
+def procedure_day(text: str, memory: Memory) -> Reply:
+    """"hi, I had my HSG yesterday": a greeting, the day noted, and "how are you feeling?"."""
+    decision = assess(text, memory)
+    days = decision.values.days_since_procedure
+    new_memory = _remember(memory, decision)
+    r = replies()["procedure_day"]
+    if days is None:
+        line = render(r["no_day"])
+    else:
+        words = {0: "today", 1: "yesterday"}.get(int(days), f"{days:g} days ago") if days == int(days) else f"{days:g} days ago"
+        line = render(r["with_day"], days_text=words)
+    return Reply([Line(line)], new_memory, decision)
 
 
 def next_question(decision: Decision, memory: Memory) -> Optional[str]:

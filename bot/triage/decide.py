@@ -19,7 +19,7 @@ from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
 
 # ConText categories kept on a finding for the decision and the nurse (the others are flags)
-MODIFIERS = ("severe", "worsening", "mild", "during_procedure", "resolved", "persisting")
+MODIFIERS = ("severe", "worsening", "mild", "during_procedure", "resolved", "persisting", "general_question")
 
 
 def _fmt(x: float) -> str:
@@ -197,9 +197,12 @@ class Decider:
                 if category not in f.modifiers:
                     f.modifiers.append(category)
 
-        # -- painkillers answer
-        if context.expecting == "painkillers_help" and not [f for f in current if f.klass != "not_a_symptom"]:
-            pain = [f for f in earlier if "not_relieved" in self.k.concepts[f.concept].escalates_when]
+        # -- painkillers answer: only a message about the pain answers the question about the pain
+        # ("no fever" after "Do painkillers help?" denies a fever; it is not "no, they don't help")
+        if context.expecting == "painkillers_help" and all(
+                f.klass == "not_a_symptom" or "not_relieved" in self.k.concepts[f.concept].escalates_when
+                for f in findings):
+            pain = [f for f in earlier + current if "not_relieved" in self.k.concepts[f.concept].escalates_when]
             said_no = bool(self._no and self._no.search(text))
             said_yes = bool(self._yes and self._yes.search(text))
             if pain and (said_no or said_yes):

@@ -67,6 +67,9 @@ SPELLED_TEMPERATURE = re.compile(
     rf"(?:\s+(?:point|dot)\s+(?P<dec>{_U}))?\b")
 
 
+DIGITS_POINT = re.compile(r"(?<![\d.,])\b(?P<n>\d{2,3})\s+(?:point|dot)\s+(?P<d>\d)\b")
+
+
 def spelled_temperature(m: re.Match) -> float:
     if m.group("hu"):
         value = 100 + _UNITS[m.group("hu")]
@@ -242,6 +245,13 @@ class ValueReader:
 
     def _temperatures(self, low: str, expecting: bool) -> List[ValueMention]:
         out: List[ValueMention] = []
+        for m in DIGITS_POINT.finditer(low):      # "38 point 5", "101 dot 2"
+            value = float(m.group("n")) + int(m.group("d")) / 10
+            unit = "C" if self.c_range[0] <= value <= self.c_range[1] else (
+                "F" if self.f_range[0] <= value <= self.f_range[1] else None)
+            if unit:
+                out.append(ValueMention("temperature", value, m.start(), m.end(),
+                                        f"{value:g} {'°C' if unit == 'C' else '°F'}", unit))
         for m in SPELLED_TEMPERATURE.finditer(low):
             value = spelled_temperature(m)
             cued = self._temp_cue_before.search(low[max(0, m.start() - 30):m.start()]) or re.match(

@@ -146,3 +146,47 @@ def test_no_answer_states_a_diagnosis_and_red_flags_give_the_number(text):
         assert texts(messages)[0].startswith(f"Call {CLINIC.emergency_number}")
     if level == "urgent":
         assert CLINIC.phone in texts(messages)[0]
+
+
+# -- the conversation items of issue 9 ---------------------------------------------------------
+def test_a_denied_other_symptom_is_not_an_answer_to_the_painkiller_question():
+    _, events = run(ActionTriage(), make_tracker("I have cramps"))
+    slots = apply(events)
+    assert slots["expecting"] == "pain_score"
+    slots["expecting"] = "painkillers_help"
+    messages, _ = run(ActionTriage(), make_tracker("no fever", slots=slots))
+    assert triage_payload(messages)["level"] != "urgent"
+    messages, _ = run(ActionTriage(), make_tracker("no, they don't help with the pain", slots=slots))
+    assert triage_payload(messages)["level"] == "urgent"
+
+
+def test_a_general_question_about_a_warning_sign_is_answered_with_the_facts():
+    messages, events = run(ActionTriage(), make_tracker("is it bad to get a fever after this?"))
+    assert triage_payload(messages)["level"] == "info"
+    body = " ".join(texts(messages))
+    assert "38" in body and CLINIC.phone in body
+    assert "not sure I understood" not in body
+
+
+def test_an_unlisted_complaint_is_routine_with_a_one_tap_checklist():
+    messages, events = run(ActionTriage(), make_tracker("my mood has been really low since the test"))
+    assert triage_payload(messages)["level"] == "routine"
+    slots = apply(events)
+    assert slots["expecting"] == "warning_signs"
+    payloads = [b["payload"] for b in messages[-1]["buttons"]]
+    assert "none of these" in payloads and len(payloads) >= 6
+    # each tap is triaged like text
+    messages, _ = run(ActionTriage(), make_tracker("I feel faint", slots=slots))
+    assert triage_payload(messages)["level"] == "urgent"
+    messages, _ = run(ActionTriage(), make_tracker("none of these", intent="deny", slots=slots))
+    assert triage_payload(messages)["level"] == "info"
+    assert "don't have the warning signs" in " ".join(texts(messages))
+
+
+def test_telling_the_day_of_the_test_gets_a_greeting_and_how_are_you():
+    from actions.triage import ActionProcedureDay
+
+    messages, events = run(ActionProcedureDay(), make_tracker("hi, I had my HSG yesterday", intent="procedure_day"))
+    body = " ".join(texts(messages))
+    assert body.startswith("Hello") and "yesterday" in body and "How are you feeling?" in body
+    assert apply(events)["days_since_procedure"] == 1
