@@ -21,6 +21,7 @@ from .text import normalise
 
 LEARNED_FILE = "learned.yml"
 MIN_WORDS_FOR_OPINION = 3    # a bare answer ("2", "yes") is read with the question, by the rules
+LONG_MESSAGE_WORDS = 25
 
 __all__ = ["LEVELS", "RANK", "Context", "Decision", "Finding", "Values", "TriageEngine", "engine",
            "triage", "more_urgent"]
@@ -62,12 +63,16 @@ class TriageEngine:
     def _open_to_opinion(decision: Decision, extraction) -> bool:
         """The learned model speaks only where the rules have nothing to go by: a temperature,
         a pain score or a pad count is judged by the thresholds a clinician signed, a bare answer
-        ("2", "yes") by the question it answers, and a symptom the rules recognised and set aside
-        ("not nauseous any more", "what if I get a fever?") by the rules' reading of it."""
+        ("2", "yes") by the question it answers, and a short message whose symptom the rules
+        recognised and set aside ("not nauseous any more", "what if I get a fever?") by the
+        rules' reading of it. A long message is always open: it can deny three signs and still
+        report a fourth the rules do not know."""
         v = decision.values
         readings = (v.temperature_c, v.pain_score, v.pads_per_hour)
         set_aside = any(not f.counts for f in decision.findings if not f.from_earlier)
-        return extraction.words >= MIN_WORDS_FOR_OPINION and all(r is None for r in readings) and not set_aside
+        short = extraction.words < LONG_MESSAGE_WORDS
+        return (extraction.words >= MIN_WORDS_FOR_OPINION and all(r is None for r in readings)
+                and not (set_aside and short))
 
 
 @lru_cache(maxsize=1)

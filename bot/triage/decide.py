@@ -18,6 +18,20 @@ from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
 
 
+# words that start a new episode after one at the clinic ("fainted again at home")
+_NEW_EPISODE = re.compile(r"\b(?:again|at home|since|tonight|this evening|later|after i left|after leaving|"
+                          r"now|today|yesterday|last night|this morning|got home|once home)\b")
+
+
+def _sentence_of(text: str, offset: int) -> str:
+    start = max(text.rfind(c, 0, offset) for c in ".!?\n") + 1
+    ends = [i for i in (text.find(c, offset) for c in ".!?\n") if i >= 0]
+    return text[start:min(ends) if ends else len(text)]
+
+
+# words of a sentence that supposes rather than reports ("would I", "if I get", "going to")
+_SUPPOSING = re.compile(r"\b(?:will|would|might|could|should|if|going to|gonna|in case|what happens)\b")
+
 # ConText categories kept on a finding for the decision and the nurse (the others are flags)
 MODIFIERS = ("severe", "worsening", "mild", "during_procedure", "resolved", "persisting", "general_question")
 
@@ -59,11 +73,27 @@ class Decider:
             "historical": "historical" in c,
         }
 
+    def _before_the_test(self, m: Mention, klass: str) -> bool:
+        """The test is still ahead (context.yml test_still_ahead) and the sentence asks or
+        supposes ("is a fever bad? is it 37.5 or 38?", "what would I do if..."): a worry, not
+        an after-effect. A statement ("last night I was sick twice"), anything happening now and
+        an emergency sign always count."""
+        if "before_test" not in m.categories or klass == "emergency_sign":
+            return False
+        sentence = (m.sentence_text or "").lower()
+        if self._now.search(sentence):
+            return False
+        return sentence.rstrip().endswith("?") or bool(_SUPPOSING.search(sentence))
+
     def _finding(self, m: Mention) -> Finding:
         concept = self.k.concepts[m.concept]
         mods = sorted(c for c in m.categories if c in MODIFIERS)
+        flags = self._flags(m)
+        flags["hypothetical"] = flags["hypothetical"] or self._before_the_test(m, concept.klass)
+        if concept.lasting:
+            flags["historical"] = False      # "positive test last week": still pregnant now
         f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
-                    start=m.start, end=m.end, modifiers=mods, **self._flags(m))
+                    start=m.start, end=m.end, modifiers=mods, **flags)
         if m.corrected:
             f.values["read_as"] = dict(m.corrected)
         f.values["_sentence"] = m.sentence
@@ -98,7 +128,8 @@ class Decider:
                 findings.append(self._finding(m))
             else:
                 flags = self._flags(m)
-                if flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]:
+                if (flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]
+                        or self._before_the_test(m, "measurement")):
                     continue
                 if m.value.kind in ("pain_score", "pads_per_hour") and (
                         flags["negated"] or "during_procedure" in m.categories):
@@ -106,6 +137,7 @@ class Decider:
                 value_mentions.append(m)
 
         current = [f for f in findings if f.counts]
+        self._same_episode_at_the_clinic(current, text)
         present = {f.concept for f in current}
         for f in list(current):
             explained_by = [c for c in self.k.concepts[f.concept].yields_to if c in present]
@@ -175,8 +207,11 @@ class Decider:
             values.duration_days = max(m.value.value for m in durations)
         expected_now = [f for f in current if f.klass == "expected_effect"]
         for m in durations:
+            # how long something has lasted belongs to what is said beside it ("been practising
+            # all week" in a sentence of its own is not about the cramps two sentences away)
             same = [f for f in expected_now if f.values.get("_sentence") == m.sentence]
-            for f in same or expected_now:
+            near = [f for f in expected_now if abs(f.values.get("_sentence", m.sentence) - m.sentence) <= 1]
+            for f in same or near:
                 f.values["duration_days"] = max(f.values.get("duration_days", 0), m.value.value)
         if (durations or days_since) and not expected_now:
             lasting = [f for f in earlier if f.klass == "expected_effect"]
@@ -253,6 +288,27 @@ class Decider:
             f.values.pop("_sentence", None)
         return Decision(level=level, findings=shown, reasons=reasons, values=values,
                         missing=self._missing(active, level, values), notes=notes)
+
+    def _same_episode_at_the_clinic(self, current: List[Finding], text: str) -> None:
+        """"I went out like a light when they blew up the balloon. ... Apparently fainting is
+        common.": when a sign that settles at the clinic is told as happening there, its other
+        mentions in the message, and the other such signs in the same or the next sentence
+        ("she passed out on the table. She went really pale"), are the same episode, unless
+        their sentence starts a new one ("again at home", "since", "tonight")."""
+        at_clinic = [f for f in current if "during_procedure" in f.modifiers
+                     and self.k.concepts[f.concept].during_procedure_level]
+        if not at_clinic:
+            return
+        concepts = {f.concept for f in at_clinic}
+        sentences = {f.values.get("_sentence") for f in at_clinic}
+        for f in current:
+            if "during_procedure" in f.modifiers or not self.k.concepts[f.concept].during_procedure_level:
+                continue
+            beside = f.values.get("_sentence") in {s + d for s in sentences if s is not None for d in (0, 1)}
+            if f.concept in concepts or beside:
+                sentence = _sentence_of(text, f.start)
+                if not _NEW_EPISODE.search(sentence.lower()):
+                    f.modifiers.append("during_procedure")
 
     def _pain_trend(self, value_mentions: List[Mention], current: List[Finding], text: str) -> None:
         """Scores that climb inside one message ("a 3 this morning, now a 6"): increasing pain

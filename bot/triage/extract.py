@@ -52,6 +52,7 @@ class Mention:
     categories: FrozenSet[str] = frozenset()
     value: Optional[ValueMention] = None
     corrected: Dict[str, str] = field(default_factory=dict)   # misspelling -> word read
+    sentence_text: str = ""          # the sentence it was said in
 
 
 @dataclass
@@ -70,6 +71,9 @@ class TargetAwareConText(ConText):
     Stock ConText (1.0) limits each cue's scope by the other cues first and only then drops cues
     that overlap a target; a dropped cue ("could" inside "couldn't breathe") has by then already
     cut short the scope of a real one ("if I couldn't breathe"). Same algorithm, other order.
+    A cue that runs into the start of a symptom ("scared of being" + "being sick") is cut back
+    to end where the symptom starts, so it still reaches it. Cues that set the scene (SETTINGS)
+    keep their whole reach: terminating cues do not shorten them.
     """
 
     def __call__(self, doc, targets: str = None):
@@ -79,9 +83,16 @@ class TargetAwareConText(ConText):
         spans = [(t.start, t.end) for t in targets]
         graph.modifiers = []
         for match_id, start, end in self._ConText__matcher(doc):
-            if any(start < t_end and t_start < end for t_start, t_end in spans):
-                continue
             rule = self._ConText__matcher.rule_map[self.nlp.vocab[match_id].text]
+            overlapping = [(t_start, t_end) for t_start, t_end in spans if start < t_end and t_start < end]
+            if overlapping:
+                # a hypothetical cue of three words or more that ends one word into a symptom
+                # ("scared of being" + "being sick") still reaches it; any other cue inside a
+                # symptom ("not" of "doesn't smell right", of "not making sense") is its own word
+                first = min(t for t, _ in overlapping)
+                if (rule.category.upper() != "HYPOTHETICAL" or first - start < 2 or end - first > 1):
+                    continue
+                end = first
             modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
             if rule.direction.upper() == "BACKWARD":
                 # "wee burns, cramps are gone": a cue looking back stops at the clause's comma
@@ -89,7 +100,11 @@ class TargetAwareConText(ConText):
                 if commas:
                     modifier._scope_start = max(modifier._scope_start, commas[-1] + 1)
             graph.modifiers.append(modifier)
+        settings = {id(m): m.scope_span for m in graph.modifiers if m.category in SETTINGS}
         graph.update_scopes()
+        for m in graph.modifiers:
+            if id(m) in settings:
+                m._scope_start, m._scope_end = settings[id(m)]
         _apply_terminations(graph.modifiers)
         graph.apply_modifiers()
         doc._.dangling_cues = [m for m in graph.modifiers if m.num_targets == 0]
@@ -97,6 +112,11 @@ class TargetAwareConText(ConText):
             target._.modifiers += (modifier,)
         doc._.context_graph = graph
         return doc
+
+
+# Cues that set the scene for the whole stretch they reach (where and when it happened): a comma
+# or "but" does not end them ("right after, when I sat up, I got lightheaded, but the nurse...").
+SETTINGS = ("DURING_PROCEDURE", "HISTORICAL")
 
 
 def _apply_terminations(modifiers) -> None:
@@ -109,7 +129,7 @@ def _apply_terminations(modifiers) -> None:
     terms = [m for m in modifiers if m.direction.upper() == "TERMINATE"]
     for m in modifiers:
         direction = m.direction.upper()
-        if direction == "TERMINATE":
+        if direction == "TERMINATE" or m.category in SETTINGS:
             continue
         start, end = m.modifier_span
         for t in terms:
@@ -156,6 +176,11 @@ class GeneralQuestions:
         last = end > len(low)
         return bool(self._opener.match(clause)) or (last and low.rstrip().endswith("?"))
 
+    @staticmethod
+    def supposes(sentence: str) -> bool:
+        """A sentence that supposes or tells what is usual, not what is happening."""
+        return bool(_SUPPOSES.search(sentence.lower()))
+
     def reports(self, sentence: str) -> bool:
         return bool(self._reporter.search(sentence.lower()))
 
@@ -163,7 +188,12 @@ class GeneralQuestions:
         low = sentence.lower()
         if self._someone_else is not None and self._someone_else.search(low):
             return False      # "a girl I work with had it": someone else's story
+        if self.supposes(low):
+            return False      # "...if I'm still bleeding", "my periods are normally heavy"
         return bool(self._first_person.search(low) and self._anaphor.search(low))
+
+
+_SUPPOSES = re.compile(r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?)\b|'d\b")
 
 
 def _alternation(items: Sequence[str]) -> str:
@@ -187,7 +217,9 @@ class Extractor:
         self.matcher = ConceptMatcher(self.nlp.vocab, patterns)
         self.writer = ConceptMatcher(self.nlp.vocab, [
             (marker, pattern) for marker, phrasings in (("for_the_patient", knowledge.written_for_the_patient),
-                                                        ("by_the_patient", knowledge.written_by_the_patient))
+                                                        ("by_the_patient", knowledge.written_by_the_patient),
+                                                        ("test_ahead", knowledge.test_still_ahead),
+                                                        ("test_done", knowledge.test_done))
             for phrasing in phrasings for pattern in compiler.compile(phrasing)])
         self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
                          for cid, c in knowledge.concepts.items()}
@@ -264,10 +296,15 @@ class Extractor:
             doc._.triage_targets = targets + [s for s, _ in value_spans]
             self.context(doc, targets="triage_targets")
 
+            with_symptoms = {sentence_of.get(t.start, sentence_base) for t in targets}
             for mod in doc._.dangling_cues:
-                # one-word intensifiers ("really") mean nothing without a symptom next to them
-                if mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1:
-                    dangling.append((mod.category.lower(), sentence_of.get(mod.modifier_span[0], sentence_base)))
+                # one-word intensifiers ("really") mean nothing without a symptom next to them; a
+                # cue in a sentence that names its own symptoms belongs to them, not to the next
+                # sentence's ("I'm tired from crying in the waiting room. Bit of blood.")
+                where = sentence_of.get(mod.modifier_span[0], sentence_base)
+                if (mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1
+                        and where not in with_symptoms):
+                    dangling.append((mod.category.lower(), where))
             general = self._general_questions(doc, targets, value_spans)
             for span in targets:
                 asked = {"hypothetical", "general_question"} if span.start in general else set()
@@ -275,7 +312,8 @@ class Extractor:
                     concept=span.label_, start=offset + span.start_char, end=offset + span.end_char,
                     text=span.text, sentence=sentence_of.get(span.start, sentence_base),
                     categories=frozenset(m.category.lower() for m in span._.modifiers) | asked,
-                    corrected={k: v for k, v in corrected.items() if k in span.text}))
+                    corrected={k: v for k, v in corrected.items() if k in span.text},
+                    sentence_text=span.sent.text))
             for span, v in value_spans:
                 said = piece[v.start:v.end]
                 v.start += offset
@@ -283,7 +321,8 @@ class Extractor:
                 mentions.append(Mention(
                     concept=None, start=v.start, end=v.end, text=said,
                     sentence=sentence_of.get(span.start, sentence_base),
-                    categories=frozenset(m.category.lower() for m in span._.modifiers), value=v))
+                    categories=frozenset(m.category.lower() for m in span._.modifiers), value=v,
+                    sentence_text=span.sent.text))
             norms += [tok.norm_ for tok in doc if not tok.is_space]
             for tok in doc:
                 if tok.is_alpha and len(tok) > 1:
@@ -292,6 +331,9 @@ class Extractor:
                             or tok.lower_ in self.knowledge.abbreviations):
                         english += 1
             sentence_base += max(1, n_sents)
+        if "test_ahead" in writer and "test_done" not in writer:
+            writer.add("before_test")      # "my HSG is next Friday; is a fever bad?": not an after-effect
+        writer -= {"test_ahead", "test_done"}
         if writer:       # "writing for my sister ... she is bleeding": she is the patient
             for m in mentions:
                 m.categories = m.categories | writer
@@ -309,8 +351,8 @@ class Extractor:
         """Token starts of the targets that sit in a general question (see GeneralQuestions)."""
         sents = list(doc.sents)
         read = {i for i, sent in enumerate(sents) if any(sent.start <= s.start < sent.end for s, _ in value_spans)}
-        lasting = {i for i, sent in enumerate(sents)
-                   if any(sent.start <= s.start < sent.end and v.kind == "duration_days" for s, v in value_spans)}
+        lasting = {i for i, sent in enumerate(sents) if not self.questions.supposes(sent.text)
+                   and any(sent.start <= s.start < sent.end and v.kind == "duration_days" for s, v in value_spans)}
         out = set()
         for span in targets:
             i = next(k for k, sent in enumerate(sents) if sent.start <= span.start < sent.end)

@@ -49,6 +49,7 @@ class Concept:
     yields_to: Tuple[str, ...] = ()
     reads: Tuple[str, ...] = ()
     during_procedure_level: Optional[str] = None
+    lasting: bool = False        # a state, not an event: "last week" does not make it over (a pregnancy)
 
     def takes(self, value_kind: str) -> bool:
         return value_kind in self.reads or value_kind in self.escalates_when
@@ -113,6 +114,9 @@ class Knowledge:
     # context.yml written_for_the_patient / written_by_the_patient: who "she" is in a message
     written_for_the_patient: Tuple[str, ...] = ()
     written_by_the_patient: Tuple[str, ...] = ()
+    # context.yml test_still_ahead / test_done: is the test behind the patient or ahead?
+    test_still_ahead: Tuple[str, ...] = ()
+    test_done: Tuple[str, ...] = ()
 
 
 def _load_yaml(name: str, directory: Path) -> dict:
@@ -184,6 +188,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             yields_to=_tuple_of_str(raw.get("yields_to") or [], f"{where}.yields_to"),
             reads=_tuple_of_str(raw.get("reads") or [], f"{where}.reads"),
             during_procedure_level=raw.get("during_procedure_level"),
+            lasting=bool(raw.get("lasting", False)),
             source=str(raw.get("source") or ""),
         )
 
@@ -248,6 +253,8 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
                                               "context.yml written_for_the_patient"),
         written_by_the_patient=_tuple_of_str(context_doc.get("written_by_the_patient") or [],
                                              "context.yml written_by_the_patient"),
+        test_still_ahead=_tuple_of_str(context_doc.get("test_still_ahead") or [], "context.yml test_still_ahead"),
+        test_done=_tuple_of_str(context_doc.get("test_done") or [], "context.yml test_done"),
     )
 
 

@@ -90,6 +90,9 @@ def number(text: str) -> Optional[float]:
         return None
 
 
+_LOOKING = re.compile(r"\b(?:check|checks|checking|checked|look|looks|looking|looked|peek|peeking)\b(?:\s+\w+){0,2}\s*$")
+
+
 def _part_hours(m: re.Match) -> Optional[float]:
     """"half 5" = 5:30, "quarter to 9" = 8:45 (am or pm is settled by the start time)."""
     hour = number(m.group("h"))
@@ -303,6 +306,8 @@ class ValueReader:
             for m in pat.finditer(low):
                 if any(v.start <= m.start() < v.end or m.start() <= v.start < m.end() for v in out):
                     continue
+                if _LOOKING.search(low[max(0, m.start() - 24):m.start()]):
+                    continue      # "keeps checking her pads every hour" counts looks, not pads
                 hours = (number(m.group("m")) if m.groupdict().get("m") else 1.0) or 1.0
                 hours *= 1 / 60 if m.group("u").startswith("m") else 1.0
                 count = _times(m.group("n")) if m.groupdict().get("n") else 1.0
