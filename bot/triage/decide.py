@@ -141,7 +141,10 @@ class Decider:
         present = {f.concept for f in current}
         for f in list(current):
             explained_by = [c for c in self.k.concepts[f.concept].yields_to if c in present]
-            if explained_by and not {"severe", "worsening"} & set(f.modifiers):
+            # a cold room or nerves explain mild shivering, not "violent" shaking; thrush
+            # explains its itch however itchy
+            circumstance = explained_by and self.k.concepts[explained_by[0]].klass == "not_a_symptom"
+            if explained_by and not (circumstance and {"severe", "worsening"} & set(f.modifiers)):
                 f.values["read_as_part_of"] = explained_by[0]
                 current.remove(f)
         earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)

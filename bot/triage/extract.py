@@ -242,7 +242,8 @@ class Extractor:
 
         self.known_words = frozenset(vocabulary)
         self.questions = GeneralQuestions(knowledge.general_questions)
-        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct, preferred=symptom_words)
+        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct, preferred=symptom_words,
+                                           other_languages=knowledge.other_languages)
         self.values = ValueReader(knowledge.thresholds, knowledge.value_words)
 
     # -- word norms ---------------------------------------------------------------------------

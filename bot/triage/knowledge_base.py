@@ -108,6 +108,7 @@ class Knowledge:
     implies: Dict[str, str]
     abbreviations: Dict[str, str]
     never_correct: frozenset = field(default_factory=frozenset)
+    other_languages: Tuple[str, ...] = ()     # spelling.yml: words common in these are not corrected
     answers: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
     # context.yml general_questions: openers, reporter_words, this_names_the_test
     general_questions: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
@@ -244,7 +245,9 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
     return Knowledge(
         concepts=concepts, word_lists=word_lists, combinations=combinations, cues=cues,
         thresholds=thresholds, value_words=value_words, implies=implies,
-        abbreviations={str(k): str(v) for k, v in (spelling_doc.get("abbreviations") or {}).items()},
+        abbreviations={str(k): str(v) for k, v in {**(spelling_doc.get("abbreviations") or {}),
+                                                   **(spelling_doc.get("loanwords") or {})}.items()},
+        other_languages=_tuple_of_str(spelling_doc.get("other_languages") or [], "spelling.yml other_languages"),
         never_correct=frozenset(str(w) for w in spelling_doc.get("never_correct") or []),
         answers={k: _tuple_of_str(v, f"values.yml answers.{k}")
                  for k, v in (values_doc.get("answers") or {}).items()},

@@ -50,11 +50,13 @@ def damerau_levenshtein(a: str, b: str) -> int:
 
 class SpellingCorrector:
     def __init__(self, vocabulary: Iterable[str], never_correct: Iterable[str] = (),
-                 preferred: Iterable[str] = ()):
-        """preferred: words that win a tie (symptom words over the cue words around them)."""
+                 preferred: Iterable[str] = (), other_languages: Iterable[str] = ()):
+        """preferred: words that win a tie (symptom words over the cue words around them);
+        other_languages: a word common in one of these is a word, not a misspelling."""
         self.vocabulary = {w for w in vocabulary if w.isalpha() and len(w) >= MIN_LENGTH}
         self.preferred = set(preferred)
         self.never_correct = set(never_correct)
+        self.other_languages = tuple(other_languages)
         self._index: Dict[str, Set[str]] = {}
         for word in self.vocabulary:
             for deleted in _deletes(word, 2):
@@ -64,7 +66,8 @@ class SpellingCorrector:
     def _correct(self, word: str) -> Optional[str]:
         """The knowledge word this is a misspelling of, or None."""
         if (not MIN_LENGTH <= len(word) <= MAX_LENGTH or not word.isalpha() or word in self.vocabulary
-                or word in self.never_correct or zipf_frequency(word, "en") >= RARE_ZIPF):
+                or word in self.never_correct or zipf_frequency(word, "en") >= RARE_ZIPF
+                or any(zipf_frequency(word, lang) >= RARE_ZIPF for lang in self.other_languages)):
             return None
         max_edits = _max_edits(word)
         candidates: Set[str] = set()
