@@ -144,8 +144,8 @@ class GeneralQuestions:
     """Tells a general question about a symptom from a report (context.yml general_questions).
 
     "is it bad to get a fever after this?" asks; "is it normal that I'm still spotting?" reports.
-    The clause holding the symptom asks when it opens with a question word, or is the last clause
-    of a sentence ending with ?; the question is general when the sentence has no reporter word
+    The clause holding the symptom asks when it opens with a question word ("the discharge is
+    oily??" reports, however many question marks); it is general when the sentence has no reporter word
     (the patient, someone close, now, still, "this" pointing at a symptom), no reading, and no
     other sentence reports it back ("Because I've had them all morning").
     """
@@ -162,6 +162,8 @@ class GeneralQuestions:
         self._reporter = re.compile(rf"\b(?:{_alternation(reporters)})\b{this}")
         self._anaphor = re.compile(rf"\b(?:{_alternation(words.get('anaphors') or ('it',))})\b")
         self._first_person = re.compile(rf"\b(?:{_alternation(words.get('first_person') or ('i',))})\b")
+        own = words.get("own_test") or ()
+        self._own_test = re.compile(rf"\b(?:{_alternation(own)})\b") if own else None
         others = words.get("not_the_patient") or ()
         self._someone_else = re.compile(rf"\b(?:{_alternation(others)})\b") if others else None
         self._opener = re.compile(rf"^\W*(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
@@ -173,8 +175,12 @@ class GeneralQuestions:
         start = max(c for c in cuts if c <= offset)
         end = min(c for c in cuts if c > offset)
         clause = low[start:end]
-        last = end > len(low)
-        return bool(self._opener.match(clause)) or (last and low.rstrip().endswith("?"))
+        # a question opens with a question word; a statement with a question mark ("the
+        # discharge is kind of oily??") reports and asks for reassurance
+        return bool(self._opener.match(clause))
+
+    def own_test(self, sentence: str) -> bool:
+        return bool(self._own_test and self._own_test.search(sentence.lower()))
 
     @staticmethod
     def supposes(sentence: str) -> bool:
@@ -364,6 +370,9 @@ class Extractor:
             if any(self.questions.reports_back(other.text) or k in lasting
                    for k, other in enumerate(sents) if k != i):
                 continue     # "...after? been a few hrs": another sentence says how long it has lasted
+            if self._urgency[span.label_] == RANK["emergency"] and any(
+                    self.questions.own_test(other.text) for k, other in enumerate(sents) if k != i):
+                continue     # an emergency sign asked about right after her own test is hers
             out.add(span.start)
         return out
 

@@ -265,7 +265,7 @@ def _general_questions(context_doc: dict) -> Dict[str, Tuple[str, ...]]:
     raw = context_doc.get("general_questions") or {}
     out = {k: _tuple_of_str(raw.get(k) or [], f"context.yml general_questions.{k}")
            for k in ("openers", "reporter_words", "this_names_the_test", "anaphors", "first_person",
-                     "not_the_patient")}
+                     "not_the_patient", "own_test")}
     if not out["openers"] or not out["reporter_words"]:
         raise KnowledgeError("context.yml: general_questions needs openers and reporter_words")
     return out
