@@ -166,7 +166,7 @@ class GeneralQuestions:
         self._own_test = re.compile(rf"\b(?:{_alternation(own)})\b") if own else None
         others = words.get("not_the_patient") or ()
         self._someone_else = re.compile(rf"\b(?:{_alternation(others)})\b") if others else None
-        self._opener = re.compile(rf"^\W*(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
+        self._opener = re.compile(rf"^\W*{_FILLERS}(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
 
     def asks(self, sentence: str, offset: int) -> bool:
         """Whether the clause of `sentence` at character `offset` is a question."""
@@ -199,7 +199,10 @@ class GeneralQuestions:
         return bool(self._first_person.search(low) and self._anaphor.search(low))
 
 
-_SUPPOSES = re.compile(r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?)\b|'d\b")
+_SUPPOSES = re.compile(r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?|"
+                       r"scheduled|booked|next week|tomorrow|coming up)\b|'d\b")
+# words a question may start with before its question word ("Also is it normal...", "So what if...")
+_FILLERS = r"(?:(?:also|so|and|but|just|ok|okay|oh|and also|quick question|one more thing|another thing|hi|hey|lol|like|sorry)\W+)*"
 
 
 def _alternation(items: Sequence[str]) -> str:
