@@ -93,6 +93,10 @@ def number(text: str) -> Optional[float]:
 _LOOKING = re.compile(r"\b(?:check|checks|checking|checked|look|looks|looking|looked|peek|peeking)\b(?:\s+\w+){0,2}\s*$")
 
 
+_TODAY_IS = re.compile(r"\b(?:it'?s|its|it\s+is|today\s+is|today'?s|now\s+it'?s)\s+(?:now\s+)?(?P<day>"
+                       + "|".join(WEEKDAYS) + r")\b")
+
+
 def _part_hours(m: re.Match) -> Optional[float]:
     """"half 5" = 5:30, "quarter to 9" = 8:45 (am or pm is settled by the start time)."""
     hour = number(m.group("h"))
@@ -227,7 +231,7 @@ class ValueReader:
         found += self._pain_scores(low, expecting == "pain_score", taken=found)
         found += self._pads_rates(low, expecting == "pads_per_hour", taken=found)
         found += self._pads_since(low, now, taken=found)
-        found += self._days(low, expecting == "days_since_procedure", now.date(), taken=found)
+        found += self._days(low, expecting == "days_since_procedure", self._today(low, now.date()), taken=found)
         return sorted(found, key=lambda v: v.start)
 
     # -- temperatures ------------------------------------------------------------------------
@@ -408,6 +412,16 @@ class ValueReader:
             return []
         rate = count / max(end - start, 0.5)
         return [ValueMention("pads_per_hour", round(rate, 2), m.start(), m.end(), m.group(0).strip())]
+
+    @staticmethod
+    def _today(low: str, today: _dt.date) -> _dt.date:
+        """The patient's own today when the message names it ("it's Tuesday night now"), so that
+        "the HSG was Monday" counts from it, not from the day the message is read."""
+        m = _TODAY_IS.search(low)
+        if not m:
+            return today
+        said = WEEKDAYS.index(m.group("day"))
+        return today - _dt.timedelta(days=(today.weekday() - said) % 7)
 
     @staticmethod
     def _days_back(when: str, today: _dt.date) -> float:
