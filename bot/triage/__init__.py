@@ -69,7 +69,7 @@ class TriageEngine:
         report a fourth the rules do not know."""
         v = decision.values
         readings = (v.temperature_c, v.pain_score, v.pads_per_hour)
-        set_aside = any(not f.counts for f in decision.findings if not f.from_earlier)
+        set_aside = any(not f.counts or "read_as_part_of" in f.values for f in decision.findings if not f.from_earlier)
         short = extraction.words < LONG_MESSAGE_WORDS
         return (extraction.words >= MIN_WORDS_FOR_OPINION and all(r is None for r in readings)
                 and not (set_aside and short))

@@ -182,7 +182,10 @@ class Decider:
             vals = [m for m in value_mentions if m.value.kind == kind]
             if not vals:
                 continue
-            best = max(vals, key=lambda mm: mm.value.value)
+            # a score said beside the symptom it rates wins over one rating something else
+            # ("cramps 3/10, netflix 10/10")
+            beside = [m for m in vals if any(self._takes(f, key) and abs(f.start - m.start) <= 30 for f in current)]
+            best = max(beside or vals, key=lambda mm: mm.value.value)
             setattr(values, key, best.value.value)
             targets = [f for f in current if self._takes(f, key)]
             if not targets:
@@ -258,11 +261,14 @@ class Decider:
             if not f.counts:
                 f.level, f.reason = "info", self._not_counted_reason(f)
             elif "read_as_part_of" in f.values:
-                f.level = "info"
-                f.reason = f"read as part of {self.k.concepts[f.values['read_as_part_of']].name.lower()}"
+                explainer = self.k.concepts[f.values["read_as_part_of"]]
+                # explained by the circumstances (a cold room, nerves): still something the
+                # patient felt, answered with reassurance, never with "no symptom"
+                f.level = explainer.explained_level or "info"
+                f.reason = f"read as part of {explainer.name.lower()}"
 
         level = "info"
-        for f in active:
+        for f in active + [f for f in findings if f.counts and "read_as_part_of" in f.values]:
             level = more_urgent(level, f.level)
         reasons = [self._reason_line(f) for f in sorted(active, key=lambda f: -RANK[f.level])
                    if RANK[f.level] > RANK["info"]]
@@ -342,8 +348,9 @@ class Decider:
             pain = f.values.get("pain_score")
             pads = f.values.get("pads_per_hour")
             why = None
-            if "severe" in esc and "severe" in f.modifiers:
-                why = "described as severe"
+            if "severe" in esc and "severe" in f.modifiers and not (
+                    pain is not None and pain <= float(self.t["severe_pain_score"]) - 3):
+                why = "described as severe"   # (a score of 4 or less says it is not: "SO bad (like a 3)")
             elif "worsening" in esc and "worsening" in f.modifiers:
                 why = "getting worse rather than easing"
             elif "not_relieved" in esc and "not_relieved" in f.modifiers:

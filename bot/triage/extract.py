@@ -201,6 +201,9 @@ class GeneralQuestions:
 
 _SUPPOSES = re.compile(r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?|"
                        r"scheduled|booked|next week|tomorrow|coming up)\b|'d\b")
+# "lips? no." "pain: none" "bleeding - nil": the answer right after the sign
+_ANSWERED_NO = re.compile(r"^\s*(?:\?+|:|-|=)\s*(?:no|nope|none|nil|nah|negative|not at all|zero|n/a)\b", re.I)
+
 # words a question may start with before its question word ("Also is it normal...", "So what if...")
 _FILLERS = r"(?:(?:also|so|and|but|just|ok|okay|oh|and also|quick question|one more thing|another thing|hi|hey|lol|like|sorry)\W+)*"
 
@@ -341,6 +344,7 @@ class Extractor:
                             or tok.lower_ in self.knowledge.abbreviations):
                         english += 1
             sentence_base += max(1, n_sents)
+        self._answered_no(text, mentions)
         if "test_ahead" in writer and "test_done" not in writer:
             writer.add("before_test")      # "my HSG is next Friday; is a fever bad?": not an after-effect
         writer -= {"test_ahead", "test_done"}
@@ -350,6 +354,17 @@ class Extractor:
         mentions.sort(key=lambda m: (m.start, m.end))
         return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0,
                           words=words, norms=" ".join(norms))
+
+    @staticmethod
+    def _answered_no(text: str, mentions: List[Mention]) -> None:
+        """"swollen lips? no. tongue? no." / "Pain: none": a sign asked and answered no is
+        denied (the answer stands in the next sentence, or after a colon)."""
+        for m in mentions:
+            if m.concept is None:
+                continue
+            after = text[m.end:m.end + 24]
+            if _ANSWERED_NO.match(after):
+                m.categories = m.categories | {"negated"}
 
     def norms(self, text: str) -> str:
         """The words of text as the matcher reads them (lower case, spelling corrected)."""

@@ -50,6 +50,7 @@ class Concept:
     reads: Tuple[str, ...] = ()
     during_procedure_level: Optional[str] = None
     lasting: bool = False        # a state, not an event: "last week" does not make it over (a pregnancy)
+    explained_level: Optional[str] = None   # the level of a symptom this circumstance explains
 
     def takes(self, value_kind: str) -> bool:
         return value_kind in self.reads or value_kind in self.escalates_when
@@ -190,6 +191,7 @@ def load(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
             reads=_tuple_of_str(raw.get("reads") or [], f"{where}.reads"),
             during_procedure_level=raw.get("during_procedure_level"),
             lasting=bool(raw.get("lasting", False)),
+            explained_level=raw.get("explained_level"),
             source=str(raw.get("source") or ""),
         )
 
