@@ -309,14 +309,10 @@ class Extractor:
             doc._.triage_targets = targets + [s for s, _ in value_spans]
             self.context(doc, targets="triage_targets")
 
-            with_symptoms = {sentence_of.get(t.start, sentence_base) for t in targets}
             for mod in doc._.dangling_cues:
-                # one-word intensifiers ("really") mean nothing without a symptom next to them; a
-                # cue in a sentence that names its own symptoms belongs to them, not to the next
-                # sentence's ("I'm tired from crying in the waiting room. Bit of blood.")
+                # one-word intensifiers ("really") mean nothing without a symptom next to them
                 where = sentence_of.get(mod.modifier_span[0], sentence_base)
-                if (mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1
-                        and where not in with_symptoms):
+                if mod.category in DANGLING_CATEGORIES and (mod.rule.max_scope or 99) > 1:
                     dangling.append((mod.category.lower(), where))
             general = self._general_questions(doc, targets, value_spans)
             for span in targets:

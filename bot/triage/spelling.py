@@ -13,7 +13,7 @@ from typing import Dict, Iterable, Optional, Set
 
 from wordfreq import zipf_frequency
 
-RARE_ZIPF = 3.0
+RARE_ZIPF = 2.5
 MIN_LENGTH = 4
 MAX_LENGTH = 20      # longer "words" are not misspellings (and would be costly to look up)
 

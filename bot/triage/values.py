@@ -205,7 +205,7 @@ class ValueReader:
         clock = r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)"
         anchors = "|".join(sorted(ANCHOR_HOURS, key=len, reverse=True)).replace(" ", r"\s+")
         # "4 pads since breakfast (like 3 hours ago)": the time said as hours ago
-        self._hours_ago = re.compile(rf"\b(?:like|about|around|roughly|maybe|only|just)?\s*(?P<m>{QTY})\s*(?:hours?|hrs?)\s+ago\b")
+        self._hours_ago = re.compile(rf"(?:\(\s*|\b)(?:like|about|around|roughly|maybe|only|just|that's|thats|so)?\s*(?P<m>{QTY})\s*(?:hours?|hrs?)(?:\s+ago\b|\s*\))")
         self._pads_since_re = re.compile(
             rf"\b(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}\s+(?:since|from)\s+(?:(?P<anchor>{anchors})|{clock})")
         # "since 2pm I've used 5 pads", "from lunchtime I've gone through 3 towels"
@@ -400,7 +400,7 @@ class ValueReader:
         end = _clock_hours(said_now, {}) if said_now else now.hour + now.minute / 60
         if half:
             said_now, end = half, _part_hours(half)
-        ago = self._hours_ago.search(low, m.end())
+        ago = self._hours_ago.search(low[:m.end() + 40], m.end())
         count = number(m.group("n"))
         if ago and number(ago.group("m")) and count is not None and not said_now:
             rate = count / max(number(ago.group("m")), 0.5)
