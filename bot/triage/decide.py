@@ -229,12 +229,13 @@ class Decider:
         # -- severity or worsening said apart from the symptom ("today they're way worse")
         for category, sentence in ex.dangling:
             # "cramps started mild but by teatime they're a lot worse": the cue's own sentence;
-            # "Cramps since yesterday. Today they're way worse.": the next, when the cue's
-            # sentence names no symptom of its own ("tired from crying. Bit of blood." does)
+            # "Cramps since yesterday. Today they're way worse.": the sentence before, when the
+            # cue's names no symptom of its own (a follow-up looks back, never forward:
+            # "Horrendous!!! ...the parking. Cramps are fine, bit of spotting")
             own = [f for f in findings if f.values.get("_sentence") == sentence]
-            reach = 0 if own else 1
+            allowed = {sentence} if own else {sentence, sentence - 1}
             targets = [f for f in current if category in self.k.concepts[f.concept].escalates_when
-                       and abs(f.values.get("_sentence", sentence) - sentence) <= reach]
+                       and f.values.get("_sentence", sentence) in allowed]
             if not targets and not current:
                 targets = [f for f in earlier if category in self.k.concepts[f.concept].escalates_when]
                 revisited += targets
