@@ -214,9 +214,9 @@ class ValueReader:
             rf"(?:used|gone\s+through|been\s+through|went\s+through|got\s+through|changed|soaked|filled|needed|on)\s+"
             rf"(?:my\s+)?(?P<n>{QTY})\s+(?:\w+\s+){{0,2}}?{PADS}")
         # "it's only half 5", "now quarter to 9"
-        self._now_half_re = re.compile(r"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+|gone\s+)?"
+        self._now_half_re = re.compile(r"\b(?:it'?s|its|it\s+is|now)\s+(?:(?:only|just|nearly|about|gone|past|after|almost)\s+){0,3}"
                                        r"(?P<part>half(?:\s+past)?|quarter\s+past|quarter\s+to)\s+(?P<h>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
-        self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:only\s+|just\s+|nearly\s+|about\s+)?"
+        self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:(?:only|just|nearly|about|gone|past|after|almost)\s+){{0,3}}"
                                   r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?!\s*(?:days?|hours?|weeks?|pads?))")
         self._on_the = re.compile(rf"\b(?:{proc})\b[^.!?]{{0,30}}?\bon\s+the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b")
         self._today_is = re.compile(r"\btoday\s+(?:is|'s)\s+the\s+(?P<d>\d{1,2})(?:st|nd|rd|th)\b")
