@@ -177,7 +177,6 @@ class Decider:
                 f.values["temperature"] = (fever_readings or temps)[0].text
 
         # -- pain scores, pads
-        self._pain_trend(value_mentions, current, text)
         for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
             vals = [m for m in value_mentions if m.value.kind == kind]
             if not vals:
@@ -197,6 +196,8 @@ class Decider:
                 targets = [f]
             for f in targets:
                 f.values[key] = best.value.value
+        # (after the scores: a climb with no symptom named rates the pain the scores imply)
+        self._pain_trend(value_mentions, current, text)
 
         # -- durations and days since the test
         day_mentions = [m for m in value_mentions if m.value.kind == "days_since_procedure"]

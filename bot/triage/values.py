@@ -169,6 +169,7 @@ class ValueReader:
         self._pain_bare = re.compile(rf"(?<![\d.,/])\b{pnum}\b(?![.,]\d){not_other_unit}")
         # "a 4 at breakfast, 6 at lunch, 8 now": more scores right after one already read
         self._pain_next = re.compile(rf"[^.!?\d]{{0,25}}?(?<![\d.,/])\b(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}")
+        self._pain_prev = re.compile(rf"\b(?:a|was|at|an)\s+(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}")
         tail = rf"(?P<m>{QTY})?\s*(?P<u>hours?|hrs?|h|minutes?|mins?)\b"
         self._pads = [
             # "3 pads in 2 hours", "a pad in the last hour", "2 pads within an hour"
@@ -216,6 +217,8 @@ class ValueReader:
         # "it's only half 5", "now quarter to 9"
         self._now_half_re = re.compile(r"\b(?:it'?s|its|it\s+is|now)\s+(?:(?:only|just|nearly|about|gone|past|after|almost)\s+){0,3}"
                                        r"(?P<part>half(?:\s+past)?|quarter\s+past|quarter\s+to)\s+(?P<h>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)\b")
+        self._until_re = re.compile(r"\b(?:until|till|til|to|and)\s+(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*"
+                                    r"(?P<ap>am|pm|a\.m\.|p\.m\.)?(?!\s*(?:days?|hours?|hrs?|weeks?|pads?|mins?|minutes?))")
         self._now_re = re.compile(rf"\b(?:it'?s|its|it\s+is|now)\s+(?:(?:only|just|nearly|about|gone|past|after|almost)\s+){{0,3}}"
                                   r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)?(?!\s*(?:days?|hours?|weeks?|pads?))")
         self._on_the = re.compile(rf"\b(?:{proc})\b[^.!?]{{0,30}}?\bon\s+the\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)\b")
@@ -295,6 +298,17 @@ class ValueReader:
                 value = number(m.group("n"))
                 if value is not None and 0 <= value <= 10:
                     out.append(ValueMention("pain_score", value, s, m.end(), m.group(0).strip()))
+        first = min(out, key=lambda v: v.start, default=None)
+        if first is not None:
+            # "was a 3 this morning, more like a 6 now": a score said just before the first one read
+            # (same sentence, "a"/"was"/"at" before it), so the rise can be seen
+            window = low[max(0, first.start - 40):first.start]
+            prev = list(self._pain_prev.finditer(window))
+            if prev and not re.search(r"[.!?;]", window[prev[-1].end():]):
+                m = prev[-1]
+                base = first.start - len(window)
+                out.append(ValueMention("pain_score", float(m.group("n")), base + m.start("n"), base + m.end(),
+                                        m.group("n")))
         for v in sorted(out, key=lambda v: v.start):
             end = v.end
             while True:
@@ -395,7 +409,10 @@ class ValueReader:
         if not m:
             return []
         start = _clock_hours(m, ANCHOR_HOURS)
-        said_now = self._now_re.search(low, m.end())
+        # "from 2pm until 5pm I changed 4 pads": the span's own end, not the time of reading
+        until = self._until_re.search(low, m.start("n") if m.start() < m.start("n") - 40 else m.start(),
+                                      m.end() + 30)
+        said_now = until or self._now_re.search(low, m.end())
         half = self._now_half_re.search(low, m.end())
         end = _clock_hours(said_now, {}) if said_now else now.hour + now.minute / 60
         if half:

@@ -4,6 +4,7 @@ Each set's authors saw only the patient guide and clinical-facts.md, never the e
 set. Its first-sight score, before any change made from it, is recorded in sets.yml; once scored
 it is a regression gate here.
 """
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from bot.triage import RANK
 HERE = Path(__file__).parent
 REGISTRY = yaml.safe_load((HERE / "sets.yml").read_text())["sets"]
 CASES = sorted((HERE / "cases").glob("*.yml"))
+# The labels carry no date, but the engine reads weekday and clock words ("the test on Tuesday",
+# "4 pads since lunch") against the time of writing. The accuracy gate reads every set at one fixed
+# time, so a run on a Wednesday scores as one on a Monday; red flags are checked at several times.
+SCORED_AT = dt.datetime(2026, 11, 30, 18, 0)          # a Monday evening, when sets ac and ad were scored
+OTHER_TIMES = [dt.datetime(2026, 12, 2, 9, 0), dt.datetime(2026, 12, 5, 21, 30)]   # Wednesday morning, Saturday night
 
 
 def _rows(name):
@@ -36,7 +42,7 @@ def test_set_red_flags_and_accuracy(engine, name):
     rows = _rows(name)
     misses, red_flags, caught, correct = [], 0, 0, 0
     for row in rows:
-        level = engine.triage(row["text"]).level
+        level = engine.triage(row["text"], now=SCORED_AT).level
         correct += level in row["accept"]
         if min(RANK[a] for a in row["accept"]) >= RANK["urgent"]:
             red_flags += 1
@@ -46,6 +52,14 @@ def test_set_red_flags_and_accuracy(engine, name):
                 misses.append(f"{row['id']}: got {level}: {row['text']}")
     assert caught == red_flags, "red flags missed:\n" + "\n".join(misses)
     assert correct / len(rows) >= 0.95
+
+
+@pytest.mark.parametrize("when", OTHER_TIMES, ids=lambda t: t.strftime("%a-%H%M"))
+def test_red_flags_do_not_depend_on_the_day_or_hour(engine, when):
+    missed = [f"{name} {row['id']}: {row['text']}" for name, row in _all_labelled()
+              if min(RANK[a] for a in row["accept"]) >= RANK["urgent"]
+              and RANK[engine.triage(row["text"], now=when).level] < RANK["urgent"]]
+    assert not missed, "\n".join(missed)
 
 
 def test_every_set_has_its_first_sight_line_and_files():
@@ -58,5 +72,6 @@ def test_every_set_has_its_first_sight_line_and_files():
 def test_no_reported_complaint_gets_info(engine):
     """A message whose every acceptable level is above info reports a complaint: never info."""
     wrong = [f"{name} {row['id']}: {row['text']}" for name, row in _all_labelled()
-             if min(RANK[a] for a in row["accept"]) > RANK["info"] and engine.triage(row["text"]).level == "info"]
+             if min(RANK[a] for a in row["accept"]) > RANK["info"]
+             and engine.triage(row["text"], now=SCORED_AT).level == "info"]
     assert not wrong, "\n".join(wrong)
