@@ -70,6 +70,30 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.model)
 
 
+def _data_dir():
+    from pathlib import Path
+
+    from bot.settings import ROOT
+    return Path(os.environ.get("HSG_DATA_DIR") or ROOT / "var")
+
+
+def _actions(args: argparse.Namespace) -> int:
+    import logging
+
+    from bot.private_servers import run_actions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_actions(args.port, _data_dir())
+    return 0
+
+
+def _rasa(args: argparse.Namespace) -> int:
+    from bot.private_servers import run_rasa
+
+    run_rasa(args.model, args.port, args.action_port, args.web_origin or [], _data_dir())
+    return 0
+
+
 def _web(args: argparse.Namespace) -> int:
     from bot.web.app import run
 
@@ -158,6 +182,15 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="start the action server, Rasa and the web app (make run)")
     p.add_argument("--model", required=True, help="trained model archive")
     p.set_defaults(func=_run)
+    p = sub.add_parser("actions", help="the action server on 127.0.0.1, shared secret required")
+    p.add_argument("--port", type=int, default=5055)
+    p.set_defaults(func=_actions)
+    p = sub.add_parser("rasa", help="Rasa on 127.0.0.1: HTTP API behind a JWT, actions with their secret")
+    p.add_argument("--model", required=True)
+    p.add_argument("--port", type=int, default=5005)
+    p.add_argument("--action-port", type=int, default=5055)
+    p.add_argument("--web-origin", action="append", help="an origin allowed by CORS (repeatable)")
+    p.set_defaults(func=_rasa)
     p = sub.add_parser("web", help="serve the patients' chat page (talks to Rasa's socket.io channel)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

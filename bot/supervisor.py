@@ -1,6 +1,7 @@
 """`python -m bot run`: start every process of the embedded deployment, report, stop them together.
 
-Processes: the Rasa action server (port 5055), the Rasa server with REST and socket.io (5005), the
+Processes: the Rasa action server (127.0.0.1:5055, shared secret), the Rasa server with REST and
+socket.io (127.0.0.1:5005, HTTP API behind a JWT), the
 web app with the patients' chat page and the nurses' dashboard (8080), and, when a Telegram token
 is set, the Telegram gateway and the staff-alert relay. Ctrl-C or SIGTERM stops them all.
 """
@@ -15,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
+
+from bot.service_auth import private_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,16 +44,21 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080,
-             endpoints: str = "endpoints.yml") -> List[Service]:
+def web_origins(web_port: int) -> List[str]:
+    """Origins allowed to call Rasa from a browser: the chat page's own (HSG_WEB_ORIGINS adds more,
+    space-separated, e.g. the clinic's public https origin)."""
+    extra = os.environ.get("HSG_WEB_ORIGINS", "").split()
+    return [f"http://localhost:{web_port}", f"http://127.0.0.1:{web_port}", *extra]
+
+
+def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080) -> List[Service]:
+    origins = [a for o in web_origins(web_port) for a in ("--web-origin", o)]
     out = [
-        Service("action server", [_bin("rasa"), "run", "actions", "--port", str(action_port),
-                                  "--actions", "actions"],
+        Service("action server", [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
                 health_url=f"http://127.0.0.1:{action_port}/health"),
-        Service("rasa", [_bin("rasa"), "run", "--model", model, "--enable-api", "--cors", "*",
-                         "--port", str(rasa_port), "--endpoints", endpoints,
-                         "--credentials", "credentials.yml"],
-                health_url=f"http://127.0.0.1:{rasa_port}/status"),
+        Service("rasa", [sys.executable, "-m", "bot", "rasa", "--model", model, "--port", str(rasa_port),
+                         "--action-port", str(action_port), *origins],
+                health_url=f"http://127.0.0.1:{rasa_port}/version"),
     ]
     # the patients' chat page and the nurses' dashboard
     out.append(Service("web", [sys.executable, "-m", "bot", "web", "--port", str(web_port),
@@ -77,15 +85,11 @@ def run(model: str, wait_seconds: float = 300) -> int:
     if not Path(model).exists():
         print(f"model {model} not found: run `make train`", file=sys.stderr)
         return 2
-    (ROOT / "var").mkdir(exist_ok=True)
+    # databases, secrets and rendered endpoints: readable by this user only
+    os.umask(0o077)
+    private_dir(ROOT / "var")
     ports = _ports()
-    endpoints = "endpoints.yml"
-    if ports["action"] != 5055:     # endpoints.yml names the default action server port
-        endpoints = str(ROOT / "var" / f"endpoints-{ports['action']}.yml")
-        Path(endpoints).write_text((ROOT / "endpoints.yml").read_text().replace(
-            "localhost:5055", f"localhost:{ports['action']}"))
-    procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"],
-                     endpoints=endpoints)
+    procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"])
     stopping = False
 
     def stop(*_):

@@ -49,8 +49,10 @@ def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
     from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
     from bot.channels.telegram.notifier import TelegramPatientNotifier
 
+    from bot.service_auth import rasa_secret
+
     rasa = RasaPatientNotifier(rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
-                               token=os.environ.get("RASA_AUTH_TOKEN"))
+                               token=rasa_secret(settings_mod.get().data_dir))
     return PatientNotifiers(rasa, by_channel={"telegram": TelegramPatientNotifier(bot, sessions)})
 
 
@@ -74,7 +76,9 @@ def build_gateway(rasa_url: str):
     from bot.channels.telegram.identity import load_secret
 
     cfg = settings_mod.get()
-    return PatientGateway(rasa_url, load_secret(cfg.data_dir), rasa_token=os.environ.get("RASA_AUTH_TOKEN"))
+    from bot.service_auth import rasa_secret
+
+    return PatientGateway(rasa_url, load_secret(cfg.data_dir), rasa_token=rasa_secret(cfg.data_dir))
 
 
 async def run_telegram(gateway=None, webhook=None) -> None:

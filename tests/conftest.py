@@ -64,6 +64,18 @@ class Bot:
     action_url: str
     tmp: Path
     env: dict
+    rasa_secret: str = ""          # the HTTP API's JWT secret
+    action_secret: str = ""        # the action server's shared secret
+
+    def api(self, path: str, method: str = "GET", body=None, timeout: float = 30):
+        """Rasa's HTTP API with the JWT header, as our own services call it; the JSON answer."""
+        from bot.service_auth import rasa_api_headers
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{self.rasa_url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json",
+                                              **rasa_api_headers(self.rasa_secret)})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.load(r)
 
     def send(self, sender: str, message: str, timeout: float = 60) -> List[dict]:
         req = urllib.request.Request(f"{self.rasa_url}/webhooks/rest/webhook",
@@ -88,26 +100,29 @@ def live_bot(tmp_path_factory):
     model = trained_model()
     tmp = tmp_path_factory.mktemp("bot")
     rasa_port, action_port = free_port(), free_port()
-    endpoints = tmp / "endpoints.yml"
+    endpoints = tmp / "endpoints.yml"      # a template: `python -m bot rasa` adds the action server's secret
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "HSG_DATA_DIR": str(tmp / "var")}
-    rasa = str(Path(sys.executable).parent / "rasa")
+           "HSG_DATA_DIR": str(tmp / "var"), "HSG_ENDPOINTS_TEMPLATE": str(endpoints)}
+    env.pop("RASA_AUTH_TOKEN", None)
+    env.pop("HSG_ACTION_SECRET", None)
     logs = [open(tmp / "actions.log", "w"), open(tmp / "rasa.log", "w")]
+    # started as `make run` starts them: loopback only, the HTTP API behind a JWT, actions behind a secret
     procs = [
-        subprocess.Popen([rasa, "run", "actions", "--port", str(action_port), "--actions", "actions"],
+        subprocess.Popen([sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
                          cwd=ROOT, env=env, stdout=logs[0], stderr=subprocess.STDOUT),
-        subprocess.Popen([rasa, "run", "--model", str(model), "--port", str(rasa_port), "--enable-api",
-                          "--cors", "*", "--endpoints", str(endpoints), "--credentials",
-                          str(ROOT / "credentials.yml")],
+        subprocess.Popen([sys.executable, "-m", "bot", "rasa", "--model", str(model), "--port", str(rasa_port),
+                          "--action-port", str(action_port)],
                          cwd=ROOT, env=env, stdout=logs[1], stderr=subprocess.STDOUT),
     ]
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", procs[0])
-        wait_http(f"http://127.0.0.1:{rasa_port}/status", procs[1])
-        yield Bot(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", tmp, env)
+        wait_http(f"http://127.0.0.1:{rasa_port}/version", procs[1])   # (/status needs the JWT)
+        from bot.service_auth import action_secret, rasa_secret
+        yield Bot(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", tmp, env,
+                  rasa_secret(tmp / "var"), action_secret(tmp / "var"))
     except Exception:
         for log in logs:
             log.flush()

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.escalation.relay import AlertView, PermanentError, TransientError
+from bot.service_auth import rasa_api_headers
 
 EXTERNAL_INTENT = "EXTERNAL_unacknowledged"
 
@@ -25,11 +26,11 @@ class RasaPatientNotifier:
 
     async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
         url = (f"{self.rasa_url}/conversations/{quote(view.conversation_id, safe='')}/trigger_intent"
-               f"?output_channel=latest" + (f"&token={quote(self.token)}" if self.token else ""))
+               f"?output_channel=latest")
         body = {"name": EXTERNAL_INTENT, "entities": {"escalation_ref": view.id}}
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as http:
-                async with http.post(url, json=body) as r:
+                async with http.post(url, json=body, headers=rasa_api_headers(self.token)) as r:
                     if r.status >= 500:
                         raise TransientError(f"Rasa answered {r.status}")
                     if r.status >= 400:

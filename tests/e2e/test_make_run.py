@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
                                      data=b'{"sender": "run-test", "message": "I have cramps"}',
                                      headers={"Content-Type": "application/json"})
         assert b"after-effect" in urllib.request.urlopen(req, timeout=60).read()
+        # the HTTP API is behind its JWT; var/ (databases, secrets) is this user's only
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['HSG_RASA_PORT']}/conversations/run-test/tracker",
+                                   timeout=10)
+            raise AssertionError("Rasa served a tracker without the JWT")
+        except urllib.error.HTTPError as e:
+            assert e.code == 401
+        assert (ROOT / "var").stat().st_mode & 0o777 == 0o700
+        assert not [p.name for p in (ROOT / "var").iterdir() if p.is_file() and p.stat().st_mode & 0o077]
         children = subprocess.run(["pgrep", "-g", str(os.getpgid(proc.pid))], capture_output=True,
                                   text=True).stdout.split()
         assert len(children) >= 4          # supervisor, action server, rasa, web

@@ -28,14 +28,13 @@ def test_unacknowledged_escalation_tells_the_patient_to_call_directly(live_bot, 
     service = Escalations(db.sessions, resend_after_minutes=60, tell_patient_after_minutes=0)
     service.record(sender, "rest", "urgent", "fever", [{"concept": "fever"}], [], "fever 38.9")
     relay = OutboxRelay(db.sessions, service, NoStaff(),
-                        patient=PatientNotifiers(RasaPatientNotifier(live_bot.rasa_url)))
+                        patient=PatientNotifiers(RasaPatientNotifier(live_bot.rasa_url, token=live_bot.rasa_secret)))
 
     async def run():
         service.tick()
         for _ in range(3):
             await relay.run_once()
     asyncio.run(run())
-    with urllib.request.urlopen(f"{live_bot.rasa_url}/conversations/{sender}/tracker") as r:
-        events = json.load(r)["events"]
+    events = live_bot.api(f"/conversations/{sender}/tracker")["events"]
     said = [e.get("text") or "" for e in events if e.get("event") == "bot"]
     assert any("haven't picked up my alert yet" in t and "020 7946 0321" in t for t in said), said[-3:]

@@ -34,7 +34,8 @@ def telegram(live_bot, tmp_path_factory):
     with TelegramEmulator() as emu:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "TELEGRAM_BOT_TOKEN": emu.token,
                "TELEGRAM_API_BASE_URL": emu.base_url, "TELEGRAM_ID_SECRET": ID_SECRET,
-               "HSG_DATA_DIR": str(tmp), "RASA_ENDPOINTS": str(live_bot.tmp / "endpoints.yml")}
+               "HSG_DATA_DIR": str(tmp), "RASA_ENDPOINTS": str(live_bot.tmp / "endpoints.yml"),
+               "RASA_AUTH_TOKEN": live_bot.rasa_secret}
         env.pop("TELEGRAM_STAFF_CHAT_ID", None)
         with open(tmp / "telegram.log", "w") as log:
             proc = subprocess.Popen([sys.executable, "-m", "bot", "telegram", "--rasa-url", live_bot.rasa_url],
@@ -70,9 +71,7 @@ def db():
 
 
 def tracker(live_bot, conversation_id):
-    with urllib.request.urlopen(f"{live_bot.rasa_url}/conversations/{conversation_id}/tracker"
-                                f"?include_events=ALL", timeout=30) as r:
-        return json.load(r)
+    return live_bot.api(f"/conversations/{conversation_id}/tracker?include_events=ALL")
 
 
 def settle(emu, chat, quiet=0.8):

@@ -7,6 +7,8 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.service_auth import rasa_api_headers
+
 
 class RasaUnavailable(Exception):
     """Rasa could not be reached or answered with an error (the gateway answers locally)."""
@@ -18,7 +20,8 @@ class RasaClient:
         if not rasa_url.startswith(("http://", "https://")):
             raise ValueError(f"--rasa-url must be an http(s) URL, not {rasa_url!r}")
         self.rasa_url = rasa_url.rstrip("/")
-        self.token = token
+        self.token = token              # the HTTP API's JWT secret (None: an unprotected test server)
+        self._auth = rasa_api_headers(token)
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=5)
         self.input_channel = input_channel
         self._http: Optional[aiohttp.ClientSession] = None
@@ -32,9 +35,6 @@ class RasaClient:
         if self._http is not None and not self._http.closed:
             await self._http.close()
         self._http = None
-
-    def _params(self) -> Dict[str, str]:
-        return {"token": self.token} if self.token else {}
 
     async def send(self, sender: str, text: str) -> List[Dict[str, Any]]:
         """The patient's message through the REST channel; Rasa's answers (texts, buttons, custom)."""
@@ -57,7 +57,7 @@ class RasaClient:
         """PUT the conversation's events (default []: the tracker emptied)."""
         url = f"{self.rasa_url}/conversations/{quote(conversation_id, safe='')}/tracker/events"
         try:
-            async with self._session().put(url, json=events or [], params=self._params()) as r:
+            async with self._session().put(url, json=events or [], headers=self._auth) as r:
                 if r.status != 200:
                     raise RasaUnavailable(f"Rasa answered {r.status}")
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -67,9 +67,9 @@ class RasaClient:
         """How many patient and bot messages Rasa still holds for the conversation (all sessions).
         (Reading an empty tracker makes Rasa start a session in memory; those events don't count.)"""
         url = f"{self.rasa_url}/conversations/{quote(conversation_id, safe='')}/tracker"
-        params = {**self._params(), "include_events": "ALL"}
+        params = {"include_events": "ALL"}
         try:
-            async with self._session().get(url, params=params) as r:
+            async with self._session().get(url, params=params, headers=self._auth) as r:
                 if r.status != 200:
                     raise RasaUnavailable(f"Rasa answered {r.status}")
                 tracker = await r.json(content_type=None)
