@@ -84,7 +84,10 @@ review-sheet: $(STAMP)
 	@$(BIN)/python -m bot.tools.review_sheet
 
 shell: $(STAMP) $(MODEL)
-	@$(BIN)/rasa shell --model $(MODEL) --endpoints endpoints.yml
+	@echo "(start the action server first, in another terminal: $(BIN)/python -m bot actions)"
+	@$(BIN)/python -c 'from pathlib import Path; from bot.service_auth import action_secret, render_endpoints; \
+	  render_endpoints(Path("endpoints.yml"), Path("var/endpoints-shell.yml"), 5055, action_secret(Path("var")))'
+	@$(BIN)/rasa shell --model $(MODEL) --endpoints var/endpoints-shell.yml
 
 benchmark: $(STAMP)
 	@$(BIN)/python -m bot.tools.benchmark

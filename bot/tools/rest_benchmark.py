@@ -78,12 +78,13 @@ def start_bot(model: str):
     (tmp / "endpoints.yml").write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n')
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp / 'hsg.db'}"}
-    rasa = str(Path(sys.executable).parent / "rasa")
-    procs = [subprocess.Popen([rasa, "run", "actions", "--port", str(action_port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-             subprocess.Popen([rasa, "run", "--model", model, "--port", str(rasa_port), "--endpoints",
-                               str(tmp / "endpoints.yml"), "--credentials", "credentials.yml"],
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite:///{tmp / 'hsg.db'}",
+           "HSG_DATA_DIR": str(tmp / "var"), "HSG_ENDPOINTS_TEMPLATE": str(tmp / "endpoints.yml")}
+    # as `make run` starts them: loopback, the action server's secret, the API's JWT
+    procs = [subprocess.Popen([sys.executable, "-m", "bot", "actions", "--port", str(action_port)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen([sys.executable, "-m", "bot", "rasa", "--model", model, "--port", str(rasa_port),
+                               "--action-port", str(action_port)],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     for url in (f"http://127.0.0.1:{action_port}/health", f"http://127.0.0.1:{rasa_port}/"):
         for _ in range(300):
