@@ -142,8 +142,11 @@ def run(model: str, wait_seconds: float = 300) -> int:
                   "privately, nurses use the staff chat's buttons", flush=True)
             print("  Staff alerts relay:   " + ("running (python -m bot relay)" if any(s.name == "relay" for s in procs)
                                              else "off (set TELEGRAM_STAFF_CHAT_ID)"), flush=True)
-        print(f"  REST:   curl -s localhost:{ports['rasa']}/webhooks/rest/webhook "
-              "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'", flush=True)
+        print(f"  REST:   curl -s localhost:{ports['web']}/webhooks/rest/webhook "
+              "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'  (through the gateway)",
+              flush=True)
+        print(f"  Rasa ({ports['rasa']}) and the action server ({ports['action']}) listen on 127.0.0.1 only.",
+              flush=True)
         print("  Stop with Ctrl-C.", flush=True)
     while not stopping:
         for s in procs:

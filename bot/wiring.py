@@ -52,7 +52,8 @@ def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
     from bot.service_auth import rasa_secret
 
     rasa = RasaPatientNotifier(rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
-                               token=rasa_secret(settings_mod.get().data_dir))
+                               token=rasa_secret(settings_mod.get().data_dir),
+                               web_url=os.environ.get("HSG_WEB_URL", "http://127.0.0.1:8080"))
     return PatientNotifiers(rasa, by_channel={"telegram": TelegramPatientNotifier(bot, sessions)})
 
 

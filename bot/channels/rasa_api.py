@@ -19,9 +19,11 @@ EXTERNAL_INTENT = "EXTERNAL_unacknowledged"
 
 
 class RasaPatientNotifier:
-    def __init__(self, rasa_url: str, token: Optional[str] = None, timeout: float = 20):
+    def __init__(self, rasa_url: str, token: Optional[str] = None, timeout: float = 20,
+                 web_url: Optional[str] = None):
         self.rasa_url = rasa_url.rstrip("/")
         self.token = token
+        self.web_url = (web_url or "").rstrip("/")     # web conversations: the notice goes to the open page
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
@@ -35,6 +37,15 @@ class RasaPatientNotifier:
                         raise TransientError(f"Rasa answered {r.status}")
                     if r.status >= 400:
                         raise PermanentError(f"Rasa refused the notice: {r.status} {(await r.text())[:200]}")
+                    answer = await r.json(content_type=None)
+                if self.web_url and view.conversation_id.startswith("web-"):
+                    # the web page's channel is the web app's, not Rasa's: Rasa returns the notice,
+                    # the web app pushes it into the open page
+                    async with http.post(f"{self.web_url}/internal/push", headers={"Authorization": f"Bearer {self.token}"},
+                            json={"conversation_id": view.conversation_id,
+                                  "messages": (answer or {}).get("messages") or []}) as pushed:
+                        if pushed.status >= 400:
+                            raise TransientError(f"the web app refused the notice: {pushed.status}")
         except aiohttp.ClientError as e:
             raise TransientError(f"Rasa unreachable: {e}") from e
         return {"delivered_via": "rasa", "intent": EXTERNAL_INTENT}

@@ -1,10 +1,10 @@
 """The patients' chat page as an aiohttp app.
 
 Routes: GET / (the page), GET /static/... (chat.js, chat.css, the vendored socket.io client),
-GET /config.json (where Rasa is and the clinic's details, read by chat.js), GET /healthz.
-The page's browser talks to Rasa's socket.io channel directly (bot/channels/socketio.py); this
-server never sees the conversation. Every response carries a strict Content-Security-Policy that
-allows scripts, styles and connections only to this server, plus connections to the Rasa server.
+GET /config.json (the clinic's details and where the chat's socket.io is: this server), GET
+/healthz, the chat's socket.io and REST (bot/web/chat.py: through the patient gateway, to Rasa on
+loopback), and the nurses' dashboard under /staff/. Every response carries a strict
+Content-Security-Policy that allows scripts, styles and connections only to this server.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ SOCKETIO_PATH = "/socket.io"
 
 SETTINGS_KEY = web.AppKey("settings", object)
 RASA_KEY = web.AppKey("rasa", dict)
+CHAT_KEY = web.AppKey("chat", object)
 
 
 def rasa_endpoint(rasa_url: str) -> Dict[str, str]:
@@ -46,7 +47,7 @@ def content_security_policy(rasa: Dict[str, str]) -> str:
         "script-src 'self'",
         "style-src 'self'",
         "img-src 'self' data:",
-        f"connect-src 'self' {rasa['url']} {rasa['ws_url']}",
+        "connect-src 'self'",
         "font-src 'self'",
         "object-src 'none'",
         "frame-ancestors 'none'",
@@ -82,10 +83,9 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def config(request: web.Request) -> web.Response:
-    rasa = request.app[RASA_KEY]
     return _no_cache(web.json_response({
-        "rasa_url": rasa["url"],
-        "socketio_path": rasa["socketio_path"],
+        "rasa_url": "",                    # the page's own origin: patients never reach Rasa
+        "socketio_path": SOCKETIO_PATH,
         "clinic": _clinic(request.app[SETTINGS_KEY]),
     }))
 
@@ -105,9 +105,16 @@ def mount_staff(app: web.Application) -> None:
     app.add_subapp("/staff/", create_dashboard(service, service.sessions, cookie_secure=secure))
 
 
-def create_app(rasa_url: str, settings=None) -> web.Application:
-    """The web app. rasa_url: the Rasa server as the patient's browser reaches it
-    (e.g. http://localhost:5005); settings: bot.settings.Settings, by default from clinic.yml."""
+def default_origins(port: int):
+    extra = os.environ.get("HSG_WEB_ORIGINS", "").split()
+    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}", *extra]
+
+
+def create_app(rasa_url: str, settings=None, chat=None, origins=None) -> web.Application:
+    """The web app. rasa_url: Rasa's REST channel as this server reaches it (loopback, e.g.
+    http://127.0.0.1:5005); settings: bot.settings.Settings, by default from clinic.yml; chat: the
+    chat server (bot.web.chat.ChatServer), built here by default; origins: the Origins allowed to
+    open the chat's socket (default: this server on localhost and 127.0.0.1, port 8080)."""
     if settings is None:
         from bot import settings as bot_settings
         settings = bot_settings.get()
@@ -136,11 +143,18 @@ def create_app(rasa_url: str, settings=None) -> web.Application:
     app.router.add_get("/config.json", config)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
+    if chat is None:
+        from bot.web.chat import build_chat
+        chat = build_chat(rasa_url, settings.data_dir, origins if origins is not None else default_origins(8080),
+                          os.environ.get("REDIS_URL"))
+    app[CHAT_KEY] = chat
+    from bot.service_auth import rasa_secret
+    chat.attach(app, push_secret=rasa_secret(settings.data_dir))
     mount_staff(app)
     return app
 
 
 def run(rasa_url: str, host: str = "127.0.0.1", port: int = 8080, settings=None) -> None:
-    app = create_app(rasa_url, settings)
-    print(f"chat page on http://{host}:{port}/ (Rasa at {app[RASA_KEY]['url']})", flush=True)
+    app = create_app(rasa_url, settings, origins=default_origins(port))
+    print(f"chat page on http://{host}:{port}/ (Rasa at {app[RASA_KEY]['url']}, through the gateway)", flush=True)
     web.run_app(app, host=host, port=port, print=None)

@@ -73,21 +73,66 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10, what: str = "co
     raise AssertionError(f"timed out waiting for {what}")
 
 
+class Outage:
+    """The web app's chat going away (a crash or restart): connections cut, new ones refused."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self._transports: set = set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler):
+        if request.path.startswith("/socket.io"):
+            if self.down:
+                raise web.HTTPServiceUnavailable()
+            if request.transport is not None:
+                self._transports.add(request.transport)
+        return await handler(request)
+
+    async def go_down(self) -> None:
+        self.down = True
+        for transport in list(self._transports):
+            transport.close()
+        self._transports.clear()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture(scope="module")
-def servers():
-    """The web app (talking to the fake Rasa) and the fake Rasa, both on 127.0.0.1."""
+def servers(tmp_path_factory):
+    """The web app (its gateway talking to the fake Rasa's REST channel) and the fake Rasa, on 127.0.0.1."""
+    import dataclasses
+    from bot.web.app import CHAT_KEY
+
     thread = ServerThread()
     try:
         fake = FakeRasa()
         rasa_port = thread.serve(fake.app)
-        clinic = bot_settings.load()
-        web_port = thread.serve(create_app(f"http://127.0.0.1:{rasa_port}", clinic))
+        clinic = dataclasses.replace(bot_settings.load(), data_dir=tmp_path_factory.mktemp("web-var"))
+        web_port = _free_port()
+        app = create_app(f"http://127.0.0.1:{rasa_port}", clinic,
+                         origins=[f"http://127.0.0.1:{web_port}", f"http://localhost:{web_port}"])
+        outage = Outage()
+        app.middlewares.append(outage.middleware)
+        thread.call(_serve_on(thread, app, web_port))
         yield SimpleNamespace(fake=fake, rasa_port=rasa_port, web_port=web_port, clinic=clinic.clinic,
-                              call=thread.call,
+                              call=thread.call, chat=app[CHAT_KEY], outage=outage,
                               url=f"http://127.0.0.1:{web_port}/",
-                              hosts={f"127.0.0.1:{web_port}", f"127.0.0.1:{rasa_port}"})
+                              hosts={f"127.0.0.1:{web_port}"})
     finally:
         thread.close()
+
+
+async def _serve_on(thread: "ServerThread", app: web.Application, port: int) -> None:
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, shutdown_timeout=1.0).start()
+    thread.runners.append(runner)
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,14 @@
-"""A fake Rasa socket.io channel for the chat page's browser tests.
+"""A fake Rasa REST channel for the chat page's browser tests.
 
-It speaks what bot/channels/socketio.py speaks (Rasa 3.6's SocketIOInput with session_persistence:
-true and the {"custom": payload} fix): `session_request` {session_id} joins the socket to the room
-named after the session and answers `session_confirm` <session_id>; `user_uttered`
-{message, session_id} is answered in that room with `bot_uttered` events: texts (with
-quick_replies as Rasa sends buttons) and {"custom": {"triage": ...}} after the text it belongs to.
-A message without session_id is ignored, as Rasa does.
+The page talks to the web app's socket.io; the web app's gateway posts each message to Rasa's REST
+channel, here this fake: `POST /webhooks/rest/webhook` {sender, message} is recorded in `messages`
+and answered with texts (buttons as Rasa sends them) and {"custom": {"triage": ...}} after the text
+it belongs to. (It still speaks Rasa's socket.io channel too, for tests of that channel.)
 
 Scripted answers: "lips" -> emergency; "<" (markup) -> the message echoed back, level info;
 a quick-reply payload "yes, the painkillers help" -> thanks, level info; anything else -> urgent
 plus a follow-up question with quick replies. `go_down()` cuts every connection and answers 503
-until `down` is set back to False (Rasa restarting).
+until `down` is set back to False (Rasa restarting); the REST channel then answers 503.
 """
 from __future__ import annotations
 
@@ -47,10 +45,25 @@ class FakeRasa:
         self.messages: List[Tuple[str, str]] = []         # (session_id, message)
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
+        self.app.router.add_post("/webhooks/rest/webhook", self.rest)
+
+    async def rest(self, request: web.Request) -> web.Response:
+        if self.down:
+            raise web.HTTPServiceUnavailable()
+        body = await request.json()
+        self.messages.append((body["sender"], body["message"]))
+        await asyncio.sleep(REPLY_DELAY)
+        answers = []
+        for event in self.answer(body["message"]):
+            if "quick_replies" in event:
+                event = {"text": event["text"], "buttons": [{"title": q["title"], "payload": q["payload"]}
+                                                            for q in event["quick_replies"]]}
+            answers.append({"recipient_id": body["sender"], **event})
+        return web.json_response(answers)
 
     @web.middleware
     async def _outage(self, request: web.Request, handler):
-        if request.path.startswith("/socket.io"):
+        if request.path.startswith(("/socket.io", "/webhooks")):
             if self.down:
                 raise web.HTTPServiceUnavailable()
             if request.transport is not None:

@@ -72,7 +72,7 @@ def test_the_page_is_html_with_a_strict_csp(clinic_settings):
     assert csp["script-src"] == ["'self'"]
     assert csp["style-src"] == ["'self'"]
     assert csp["img-src"] == ["'self'", "data:"]
-    assert csp["connect-src"] == ["'self'", "http://127.0.0.1:5005", "ws://127.0.0.1:5005"]
+    assert csp["connect-src"] == ["'self'"]          # the chat's socket is this server's; never Rasa's
     assert csp["frame-ancestors"] == ["'none'"]
     assert csp["base-uri"] == ["'none'"]
     assert csp["form-action"] == ["'self'"]
@@ -98,13 +98,12 @@ def test_every_response_has_the_security_headers():
     assert fetch(["/no-such-page"])["/no-such-page"][0] == 404
 
 
-def test_https_rasa_gets_wss_and_a_path_prefix_moves_into_the_socketio_path():
+def test_the_page_is_never_sent_to_rasa_wherever_rasa_is():
     got = fetch(["/", "/config.json"], rasa_url="https://chat.example.org/rasa/")
     csp = csp_directives(got["/"][1]["Content-Security-Policy"])
-    assert csp["connect-src"] == ["'self'", "https://chat.example.org", "wss://chat.example.org"]
+    assert csp["connect-src"] == ["'self'"]
     config = json.loads(got["/config.json"][2])
-    assert config["rasa_url"] == "https://chat.example.org"
-    assert config["socketio_path"] == "/rasa/socket.io"
+    assert config["rasa_url"] == "" and config["socketio_path"] == "/socket.io"
 
 
 @pytest.mark.parametrize("bad", ["", "localhost:5005", "ftp://host", "http://", "javascript:alert(1)",
@@ -118,7 +117,7 @@ def test_config_json_has_rasa_and_the_clinics_numbers(clinic_settings):
     status, headers, body = fetch(["/config.json"], settings=clinic_settings)["/config.json"]
     assert status == 200 and headers["Content-Type"].startswith("application/json")
     assert json.loads(body) == {
-        "rasa_url": RASA,
+        "rasa_url": "",
         "socketio_path": "/socket.io",
         "clinic": {"name": "Test & <Sons> Clinic", "phone": "01632 960 001",
                    "out_of_hours_phone": "01632 960 002", "hours": "Tuesdays only",
@@ -251,7 +250,7 @@ def test_cli_serves_the_page():
                 assert time.monotonic() < deadline, "python -m bot web did not come up"
                 time.sleep(0.2)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/config.json", timeout=2) as r:
-            assert json.load(r)["rasa_url"] == "http://localhost:5005"
+            assert json.load(r)["rasa_url"] == ""        # the page never talks to Rasa
     finally:
         proc.terminate()
         proc.communicate(timeout=15)

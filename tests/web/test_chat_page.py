@@ -62,9 +62,11 @@ def test_conversation_cards_banner_reload_and_layout(servers, context, tmp_path)
     expect(page.locator("#log")).to_have_attribute("role", "log")
     expect(page.locator("#notice")).to_contain_text("Not for emergencies")
     expect(page.locator('#notice a[href="tel:999"]')).to_have_text("999")
-    wait_for(lambda: len(fake.session_requests) == 1, what="session_request")
-    session_id = fake.session_requests[0]
-    assert len(session_id) == 36 and session_id.count("-") == 4          # crypto.randomUUID
+    wait_for(lambda: len(servers.chat.confirmed) == 1, what="session_request")
+    session_id = servers.chat.confirmed[0]                                # issued by the server
+    assert session_id.startswith("web-") and len(session_id) == 36
+    token = page.evaluate("Object.values(localStorage).join()")
+    assert session_id[4:] + "." in token                                  # the signed id, kept by the page
 
     # An urgent answer: typing indicator, then the text with tel: links and the urgent card on it.
     box = page.get_by_label("Your message")
@@ -138,8 +140,8 @@ def test_conversation_cards_banner_reload_and_layout(servers, context, tmp_path)
     expect(page.get_by_role("button", name="Yes", exact=True)).to_be_disabled()
     expect(call).to_have_text("Call 999 now")
     assert page.locator("#log").inner_text() == transcript
-    wait_for(lambda: len(fake.session_requests) == 2, what="session_request after reload")
-    assert fake.session_requests[1] == session_id
+    wait_for(lambda: len(servers.chat.confirmed) == 2, what="session_request after reload")
+    assert servers.chat.confirmed[1] == session_id
     box.type("still feeling hot")
     box.press("Enter")
     wait_for(lambda: fake.messages[-1] == (session_id, "still feeling hot"), what="message after reload")
@@ -160,15 +162,17 @@ def test_conversation_cards_banner_reload_and_layout(servers, context, tmp_path)
     page.get_by_role("button", name="Start over").click()
     expect(page.locator(".msg.user")).to_have_count(0)
     expect(page.locator(".card")).to_have_count(0)
-    wait_for(lambda: fake.session_requests[-1] != session_id, what="a new session")
+    wait_for(lambda: servers.chat.confirmed[-1] != session_id, what="a new session")
     expect(status).to_have_text("Connected")
     assert [kind for kind, _ in watch.dialogs] == ["confirm"]
-    new_id = fake.session_requests[-1]
-    assert len(new_id) == 36 and page.evaluate("localStorage.length") == 1
-    assert new_id in page.evaluate("Object.values(localStorage).join()")
+    new_id = servers.chat.confirmed[-1]
+    assert new_id.startswith("web-") and page.evaluate("localStorage.length") == 1
+    wait_for(lambda: new_id[4:] in page.evaluate("Object.values(localStorage).join()"), what="the new id stored")
 
     assert watch.foreign() == [], watch.foreign()
-    assert any(url.startswith(f"ws://127.0.0.1:{servers.rasa_port}/socket.io/") for url in watch.urls)
+    # the page's socket is the web app's own: it never reaches Rasa's port
+    assert any(url.startswith(f"ws://127.0.0.1:{servers.web_port}/socket.io/") for url in watch.urls)
+    assert not any(f":{servers.rasa_port}/" in url for url in watch.urls)
     assert watch.errors == [], watch.errors
 
 
@@ -228,7 +232,7 @@ def test_keyboard_only(servers, context):
 
 
 def test_connection_drop_shows_reconnecting_and_queues_the_message(servers, context):
-    """While Rasa is unreachable the page says so and keeps the message; after reconnecting it
+    """While the chat server is unreachable the page says so and keeps the message; after reconnecting it
     asks for the same session first, then sends the message."""
     from playwright.sync_api import expect
 
@@ -238,11 +242,11 @@ def test_connection_drop_shows_reconnecting_and_queues_the_message(servers, cont
     page.goto(servers.url)
     status = page.locator("#status")
     expect(status).to_have_text("Connected")
-    session_id = fake.session_requests[-1]
-    requests_before = fake.session_requests.count(session_id)
+    session_id = servers.chat.confirmed[-1]
+    requests_before = servers.chat.confirmed.count(session_id)
 
     try:
-        servers.call(fake.go_down())
+        servers.call(servers.outage.go_down())
         expect(status).to_contain_text("Reconnecting")
         box = page.get_by_label("Your message")
         box.fill("I have a temperature of 38.4 while offline")
@@ -253,11 +257,11 @@ def test_connection_drop_shows_reconnecting_and_queues_the_message(servers, cont
         page.wait_for_timeout(1500)
         assert all("while offline" not in m for _, m in fake.messages)
     finally:
-        fake.down = False
+        servers.outage.down = False
     expect(status).to_have_text("Connected", timeout=15_000)
     wait_for(lambda: fake.messages[-1] == (session_id, "I have a temperature of 38.4 while offline"),
              what="the queued message")
-    assert fake.session_requests.count(session_id) == requests_before + 1
+    assert servers.chat.confirmed.count(session_id) == requests_before + 1
     expect(page.locator(".card.level-urgent")).to_be_visible()
     expect(page.locator("#typing")).to_be_hidden()
     assert watch.foreign() == []

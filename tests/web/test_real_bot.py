@@ -1,10 +1,11 @@
-"""The chat page against the real trained bot (Rasa socket.io channel + action server)."""
+"""The chat page against the real trained bot: the web app's socket.io, its gateway, Rasa's REST
+channel on loopback and the action server."""
 import pytest
 
 from bot import settings as bot_settings
 from bot.web.app import create_app
 
-from .conftest import ServerThread
+from .conftest import ServerThread, _free_port, _serve_on
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
 
@@ -14,7 +15,9 @@ def test_page_talks_to_the_real_bot_and_shows_the_triage_card(live_bot, browser,
 
     thread = ServerThread()
     try:
-        port = thread.serve(create_app(live_bot.rasa_url, bot_settings.load()))
+        port = _free_port()
+        app = create_app(live_bot.rasa_url, bot_settings.load(), origins=[f"http://127.0.0.1:{port}"])
+        thread.call(_serve_on(thread, app, port))
         page = browser.new_context(viewport={"width": 360, "height": 640}).new_page()
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

@@ -1,6 +1,7 @@
-/* The patients' chat page: talks to Rasa's socket.io channel (bot/channels/socketio.py).
+/* The patients' chat page: talks to the web app's own socket.io (bot/web/chat.py), which passes
+ * the conversation through the patient gateway to Rasa; the page never reaches Rasa's port.
  *
- * Protocol (Rasa with session_persistence: true):
+ * Protocol (Rasa's socket.io events; the session id is issued and signed by the server):
  *   on every connect   emit session_request {session_id}  -> receive session_confirm <session_id>
  *   to send            emit user_uttered {message, session_id}   (only after session_confirm)
  *   receive            bot_uttered {text, quick_replies?: [{title, payload}]}
@@ -505,7 +506,8 @@
       setStatus("failed");
       return;
     }
-    socket = window.io(config.rasa_url, {
+    // the web app itself (config.rasa_url is empty): patients never reach Rasa's port
+    socket = window.io(config.rasa_url || undefined, {
       path: config.socketio_path || "/socket.io",
       transports: ["websocket", "polling"],
     });
@@ -531,7 +533,12 @@
     socket.io.on("reconnect_attempt", () => setStatus("reconnecting"));
   }
 
-  function onSessionConfirm() {
+  function onSessionConfirm(sessionId) {
+    // the server issues (and signs) the session id; keep the one it confirmed
+    if (typeof sessionId === "string" && sessionId && sessionId !== state.sessionId) {
+      state.sessionId = sessionId;
+      saveState();
+    }
     clearTimeout(confirmTimer);
     sessionReady = true;
     setStatus("connected");

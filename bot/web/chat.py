@@ -1,0 +1,186 @@
+"""The patients' chat as the web app serves it: socket.io for the page, REST for integrations,
+both through the channel-neutral gateway (bot/channels/core). Patients never reach Rasa's port.
+
+socket.io (same events as Rasa's channel, so the page's protocol is unchanged):
+  the page emits `session_request` {session_id} and gets `session_confirm` <token>: the token is
+  issued and signed by this server (HMAC with the id secret); a token that does not verify, or one
+  already bound to another live socket, gets a fresh session. The session is bound to the socket
+  there and then: `user_uttered` {message} is read as the bound session's, whatever session_id it
+  names. Connections from an Origin outside the allow-list are refused.
+REST: `POST /webhooks/rest/webhook` {"sender", "message"} -> Rasa's REST answer list (with the
+  custom.triage payload); 429 when the sender or address is over its limit, 413 over the size cap.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from typing import Any, Dict, List, Optional
+
+import socketio
+from aiohttp import web
+
+from bot.channels.core import Inbound, PatientGateway
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024          # a REST body (the text cap itself is the gateway's)
+
+
+class SessionTokens:
+    """Server-issued session ids: <32 hex>.<signature>; the conversation is web-<32 hex>."""
+
+    def __init__(self, secret: bytes) -> None:
+        self.secret = secret
+
+    def _sign(self, sid: str) -> str:
+        return hmac.new(self.secret, f"web-session:{sid}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> str:
+        sid = secrets.token_hex(16)
+        return f"{sid}.{self._sign(sid)}"
+
+    def verify(self, token: Any) -> Optional[str]:
+        """The session's id when the token is one of ours, else None."""
+        if not isinstance(token, str) or token.count(".") != 1 or len(token) > 80:
+            return None
+        sid, sig = token.split(".")
+        if len(sid) != 32 or not hmac.compare_digest(sig, self._sign(sid)):
+            return None
+        return sid
+
+
+def to_events(answers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Rasa REST answers -> the page's bot_uttered events ({text, quick_replies} or {custom})."""
+    events = []
+    for a in answers:
+        buttons = a.get("buttons") or a.get("quick_replies") or []
+        if isinstance(a.get("text"), str):
+            event: Dict[str, Any] = {"text": a["text"]}
+            replies = [{"content_type": "text", "title": str(b.get("title", "")),
+                        "payload": str(b.get("payload", b.get("title", "")))} for b in buttons if isinstance(b, dict)]
+            if replies:
+                event["quick_replies"] = replies
+            events.append(event)
+        if isinstance(a.get("custom"), dict):
+            events.append({"custom": a["custom"]})
+    return events
+
+
+class ChatServer:
+    def __init__(self, gateway: PatientGateway, tokens: SessionTokens, origins: List[str]) -> None:
+        self.gateway, self.tokens = gateway, tokens
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins or [],
+                                        max_http_buffer_size=MAX_BODY, logger=False, engineio_logger=False)
+        self.bound: Dict[str, str] = {}          # socket id -> session id
+        self.confirmed: List[str] = []           # conversation ids confirmed, in order (tests, audits)
+        self.sio.on("session_request", self.on_session_request)
+        self.sio.on("user_uttered", self.on_user_uttered)
+        self.sio.on("disconnect", self.on_disconnect)
+
+    def attach(self, app: web.Application, push_secret: Optional[str] = None) -> None:
+        self.sio.attach(app, socketio_path="/socket.io")
+        app.router.add_post("/webhooks/rest/webhook", self.rest)
+        self.push_secret = push_secret
+        app.router.add_post("/internal/push", self.push_endpoint)
+
+    async def push_endpoint(self, request: web.Request) -> web.Response:
+        """The relay's 'please call us' notice into an open page: loopback and the internal secret."""
+        from bot.service_auth import bearer_matches
+
+        if request.remote not in ("127.0.0.1", "::1") or not self.push_secret or \
+                not bearer_matches(request.headers.get("Authorization"), self.push_secret):
+            raise web.HTTPForbidden()
+        body = await request.json()
+        delivered = await self.push(str(body.get("conversation_id", "")), list(body.get("messages") or []))
+        return web.json_response({"delivered": delivered})
+
+    async def on_disconnect(self, sid: str, *args: Any) -> None:
+        self.bound.pop(sid, None)
+
+    async def on_session_request(self, sid: str, data: Any) -> None:
+        asked = self.tokens.verify((data or {}).get("session_id") if isinstance(data, dict) else None)
+        if asked is not None and asked in {s for k, s in self.bound.items() if k != sid}:
+            log.warning("a second socket asked for a session that is bound to a live one; new session")
+            asked = None
+        token = None
+        if asked is None:
+            token = self.tokens.issue()
+            asked = token.split(".")[0]
+        else:
+            token = (data or {}).get("session_id")
+        old = self.bound.get(sid)
+        if old and old != asked:
+            await self.sio.leave_room(sid, old)
+        self.bound[sid] = asked
+        await self.sio.enter_room(sid, asked)
+        self.confirmed.append(f"web-{asked}")
+        await self.sio.emit("session_confirm", token, room=sid)
+
+    async def on_user_uttered(self, sid: str, data: Any) -> None:
+        session = self.bound.get(sid)
+        if session is None:                      # no session_request yet: refuse, say nothing
+            return
+        message = data.get("message") if isinstance(data, dict) else None
+        environ = self.sio.get_environ(sid) or {}
+        request = environ.get("aiohttp.request")
+        reply = await self.gateway.handle(Inbound("web", f"web-{session}", message,
+                                                  getattr(request, "remote", "") or ""))
+        for event in to_events(reply.messages):
+            await self.sio.emit("bot_uttered", event, room=session)
+
+    async def push(self, conversation_id: str, answers: List[Dict[str, Any]]) -> bool:
+        """Messages the clinic's side sends into a web conversation (e.g. 'please call us')."""
+        if not conversation_id.startswith("web-"):
+            return False
+        for event in to_events(answers):
+            await self.sio.emit("bot_uttered", event, room=conversation_id[len("web-"):])
+        return True
+
+    async def rest(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
+        try:
+            body = json.loads(await request.content.read(MAX_BODY + 1) or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "the body must be JSON: {\"sender\": ..., \"message\": ...}"},
+                                     status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "the body must be a JSON object"}, status=400)
+        reply = await self.gateway.handle(Inbound("rest", body.get("sender") or "anonymous",
+                                                  body.get("message"), request.remote or ""))
+        status = {"throttled": 429, "too_long": 413}.get(reply.status, 200)
+        answers = [{"recipient_id": reply.conversation_id, **a} for a in reply.messages]
+        return web.json_response(answers, status=status)
+
+
+def escalation_recorder(channel_how: Dict[str, str]):
+    """The gateway's recorder: an escalation on the clinic's database, as the actions record one."""
+    from bot import conversation
+    from bot.escalation import get_service
+
+    def record(conversation_id: str, channel: str, decision, text: str) -> Optional[str]:
+        active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
+        recorded = get_service().record(
+            conversation_id, channel, decision.level, conversation.summary(active),
+            conversation.payload(decision, None)["triage"]["findings"], decision.reasons, text, [],
+            decision.values.days_since_procedure,
+            {"channel": channel, "how": channel_how.get(channel, channel)})
+        log.info("escalation %s recorded by the gateway (Rasa unavailable)", recorded.id)
+        return recorded.id
+    return record
+
+
+def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[str] = None) -> ChatServer:
+    """The composition of the web channels: Rasa on loopback, the engine, limits, the recorder."""
+    from bot.channels.core import limits
+    from bot.channels.core.rasa import RasaREST
+    from bot.channels.telegram.identity import load_secret
+    from bot.triage import engine
+
+    gateway = PatientGateway(
+        RasaREST(rasa_url), engine=engine,
+        recorder=escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}),
+        sender_limit=limits.limiter(redis_url, 8, 10), address_limit=limits.limiter(redis_url, 120, 60))
+    return ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins)
