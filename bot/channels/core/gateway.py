@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,12 +31,13 @@ from typing import Any, Callable, Dict, List, Optional
 import yaml
 
 from bot import conversation
+from bot.triage import RANK
 
 from .rasa import RasaUnavailable
 
 log = logging.getLogger(__name__)
 MAX_CHARS = 4000
-RED_FLAG_BUDGET = 2.0
+RED_FLAG_BUDGET = float(os.environ.get("HSG_RED_FLAG_BUDGET", 2.0))
 RASA_TIMEOUT = 30.0
 RECORD_BUDGET = 1.0
 MAX_SENDER = 64
@@ -112,13 +114,25 @@ class PatientGateway:
         decision = await self._triage(text)
         red = bool(decision is not None and decision.red_flag)
         try:
-            answers = await asyncio.wait_for(self.rasa.send(sender, text, inbound.channel),
-                                             self.red_flag_budget if red else self.rasa_timeout)
+            # shielded: past the budget the patient is answered locally, but Rasa still finishes the
+            # turn, so the conversation keeps the message (and the action updates the same escalation)
+            turn = asyncio.ensure_future(self.rasa.send(sender, text, inbound.channel))
+            self._pending.add(turn)
+            turn.add_done_callback(self._pending.discard)
+            answers = await asyncio.wait_for(asyncio.shield(turn), self.red_flag_budget if red else self.rasa_timeout)
         except (RasaUnavailable, asyncio.TimeoutError) as e:
             log.warning("Rasa unavailable (%s) for %s…; answering locally", type(e).__name__, sender[:12])
             answers = []
+        said = _triage_level(answers)
+        if red and (said is None or RANK.get(said, 0) < RANK[decision.level]):
+            # Rasa answered a warning sign with less than the engine's level (an action that
+            # failed, a fallback): the engine has the last word on a red flag
+            if answers:
+                log.warning("Rasa answered a red flag below the engine's level for %s…; answering locally",
+                            sender[:12])
+            return await self._local(sender, inbound.channel, text, decision)
         if answers:
-            return Reply(answers, "ok", _triage_level(answers) or _level(decision), sender)
+            return Reply(answers, "ok", said or _level(decision), sender)
         return await self._local(sender, inbound.channel, text, decision)
 
     async def _allowed(self, sender: str, address: str) -> bool:

@@ -39,6 +39,8 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Con
                           filters)
 
 from bot import conversation
+from bot.channels.core.gateway import RED_FLAG_BUDGET
+from bot.triage import RANK
 from bot.privacy import forget_rasa_conversation
 from bot.escalation import patients
 
@@ -123,6 +125,7 @@ class PatientGateway:
         self.record_when_rasa_down = record_when_rasa_down
         self.app: Optional[Application] = None
         self._warm: Optional[asyncio.Task] = None
+        self._turns: set = set()
 
     # -- wiring ------------------------------------------------------------------------------------
     def conversation_id(self, chat_id: int) -> str:
@@ -301,18 +304,37 @@ class PatientGateway:
         to_rasa = replies.get(message.strip().casefold(), message)
         typing = self._typing(chat_id)
         try:
-            answers = await self.rasa.send(conv, to_rasa)
+            # the engine reads it first: a warning sign gives Rasa the gateway's budget, not 30 s,
+            # and Rasa's answer must carry at least the engine's level (bot.channels.core)
+            decision = await self._quick_triage(message)
+            red = decision is not None and decision.red_flag
+            turn = asyncio.ensure_future(self.rasa.send(conv, to_rasa))
+            self._turns.add(turn)            # finishes in Rasa even past the budget
+            turn.add_done_callback(self._turns.discard)
+            answers = await asyncio.wait_for(asyncio.shield(turn), RED_FLAG_BUDGET if red else None)
             outs = answers_from_rasa(answers)
+            said = next((a["custom"]["triage"].get("level") for a in answers
+                         if isinstance(a.get("custom"), dict) and isinstance(a["custom"].get("triage"), dict)), None)
+            if red and (said is None or RANK.get(said, 0) < RANK[decision.level]):
+                log.warning("Rasa answered a red flag below the engine's level for %s…; answering locally", conv[:12])
+                outs = []
             if not outs:
                 log.warning("Rasa answered nothing for %s…; answering locally", conv[:12])
-        except RasaUnavailable as e:
-            log.warning("Rasa unavailable (%s) for %s…; answering locally", e, conv[:12])
+        except (RasaUnavailable, asyncio.TimeoutError) as e:
+            log.warning("Rasa unavailable (%s) for %s…; answering locally", type(e).__name__, conv[:12])
             outs = []
         finally:
             typing.cancel()
         if not outs:
             outs = await self.local_answer(conv, message, consented=True)
         await self.deliver(chat_id, outs, context)
+
+    async def _quick_triage(self, message: str):
+        try:
+            return await asyncio.to_thread(_engine().triage, message)
+        except Exception:       # noqa: BLE001 - logged; Rasa then gets its full time
+            log.exception("local triage failed")
+            return None
 
     async def before_consent(self, message: str) -> List[Out]:
         """Nothing stored, nothing sent to Rasa; red flags still get their answer."""
