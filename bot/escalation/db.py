@@ -24,7 +24,9 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, connect_args={"timeout": 30, "check_same_thread": False})
+        # hide_parameters: an error never prints a patient's words bound into a statement
+        engine = create_engine(url, future=True, hide_parameters=True,
+                               connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -35,7 +37,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
         return engine
     # pool_pre_ping: a connection killed by a database restart is replaced, not used
-    return create_engine(url, future=True, pool_pre_ping=True, pool_recycle=300)
+    # connect_timeout: a database that is down fails fast instead of holding a patient's answer
+    return create_engine(url, future=True, pool_pre_ping=True, pool_recycle=300, hide_parameters=True,
+                         connect_args={"connect_timeout": 3})
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -162,3 +162,24 @@ def test_rasa_down_a_red_flag_still_gets_its_answer_and_the_numbers(servers, cli
 @pytest.fixture
 def clinic_phone(servers):
     return servers.clinic.phone
+
+
+def test_no_words_and_no_raw_ids_in_the_gateways_logs(servers, caplog):
+    marker = "zebracorn marmalade fever 39.2"
+    with caplog.at_level("INFO"):
+        post(servers, {"sender": "marker-sender", "message": marker})
+        servers.fake.down = True
+        try:
+            post(servers, {"sender": "marker-sender", "message": marker})
+        finally:
+            servers.fake.down = False
+        client = Client(servers).connect()
+        client.emit("session_request", {})
+        wait_for(lambda: client.confirmed, what="a session")
+        client.emit("user_uttered", {"message": marker})
+        wait_for(lambda: any("custom" in e for e in client.received), what="an answer")
+        client.close()
+    text = caplog.text.lower()
+    assert "answering locally" in text             # the outage was logged ...
+    for secret in ("zebracorn", "marmalade", "39.2", "fever", "marker-sender", client.confirmed[0][:12]):
+        assert secret not in text, secret          # ... without the words, the symptom or the ids

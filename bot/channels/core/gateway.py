@@ -65,6 +65,11 @@ def bounded_sender(channel: str, sender: Any) -> str:
     return prefix + "h" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:40]
 
 
+def tag(conversation_id: str) -> str:
+    """What logs name a conversation by: a short hash, never the id (or the words)."""
+    return hashlib.sha256(conversation_id.encode("utf-8", "replace")).hexdigest()[:10]
+
+
 def neutralise(text: str) -> str:
     """No intent syntax from patients: leading slashes go, the words stay."""
     return _COMMAND.sub("", text).strip() or text.strip()
@@ -121,15 +126,15 @@ class PatientGateway:
             turn.add_done_callback(self._pending.discard)
             answers = await asyncio.wait_for(asyncio.shield(turn), self.red_flag_budget if red else self.rasa_timeout)
         except (RasaUnavailable, asyncio.TimeoutError) as e:
-            log.warning("Rasa unavailable (%s) for %s…; answering locally", type(e).__name__, sender[:12])
+            log.warning("Rasa unavailable (%s) for %s; answering locally", type(e).__name__, tag(sender))
             answers = []
         said = _triage_level(answers)
         if red and (said is None or RANK.get(said, 0) < RANK[decision.level]):
             # Rasa answered a warning sign with less than the engine's level (an action that
             # failed, a fallback): the engine has the last word on a red flag
             if answers:
-                log.warning("Rasa answered a red flag below the engine's level for %s…; answering locally",
-                            sender[:12])
+                log.warning("Rasa answered a red flag below the engine's level for %s; answering locally",
+                            tag(sender))
             return await self._local(sender, inbound.channel, text, decision)
         if answers:
             return Reply(answers, "ok", said or _level(decision), sender)
@@ -139,7 +144,7 @@ class PatientGateway:
         checks = [(self.sender_limit, sender), (self.address_limit, f"addr:{address}" if address else None)]
         for limit, key in checks:
             if limit is not None and key is not None and not await limit.allow(key):
-                log.warning("rate limit reached for %s…", (key or "")[:12])
+                log.warning("rate limit reached for %s", tag(key or ""))
                 return False
         return True
 
@@ -172,7 +177,7 @@ class PatientGateway:
         try:
             return await asyncio.wait_for(asyncio.shield(task), RECORD_BUDGET)
         except asyncio.TimeoutError:
-            log.warning("escalation for %s… not committed within %.1f s; answering first", sender[:12],
+            log.warning("escalation for %s not committed within %.1f s; answering first", tag(sender),
                         RECORD_BUDGET)
         except Exception:       # noqa: BLE001 - reported by _recorded
             pass
