@@ -56,6 +56,7 @@ def to_events(answers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     events = []
     for a in answers:
         buttons = a.get("buttons") or a.get("quick_replies") or []
+        buttons = buttons if isinstance(buttons, list) else []
         if isinstance(a.get("text"), str):
             event: Dict[str, Any] = {"text": a["text"]}
             replies = [{"content_type": "text", "title": str(b.get("title", "")),

@@ -38,6 +38,7 @@ class FakeRasa:
     def __init__(self) -> None:
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
         self.down = False                                 # an outage: /socket.io/ answers 503
+        self.delay = REPLY_DELAY
         self._transports: Set[asyncio.BaseTransport] = set()
         self.app = web.Application(middlewares=[self._outage])
         self.sio.attach(self.app, socketio_path="/socket.io")
@@ -52,7 +53,7 @@ class FakeRasa:
             raise web.HTTPServiceUnavailable()
         body = await request.json()
         self.messages.append((body["sender"], body["message"]))
-        await asyncio.sleep(REPLY_DELAY)
+        await asyncio.sleep(self.delay)
         answers = []
         for event in self.answer(body["message"]):
             if "quick_replies" in event:

@@ -94,8 +94,9 @@ def answers_from_rasa(answers: Sequence[Dict[str, Any]]) -> List[Out]:
     group_start = 0
     for a in answers:
         body = a.get("text")
+        offered = a.get("buttons") or a.get("quick_replies") or []
         buttons = [(str(b.get("title", "")), str(b.get("payload", b.get("title", ""))))
-                   for b in (a.get("buttons") or a.get("quick_replies") or []) if isinstance(b, dict)]
+                   for b in (offered if isinstance(offered, list) else []) if isinstance(b, dict)]
         if isinstance(body, str) and body.strip():
             outs.append(Out(body, quick_replies=[b for b in buttons if b[0].strip()]))
         elif buttons and outs:
