@@ -70,8 +70,9 @@ def to_events(answers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 class ChatServer:
-    def __init__(self, gateway: PatientGateway, tokens: SessionTokens, origins: List[str]) -> None:
-        self.gateway, self.tokens = gateway, tokens
+    def __init__(self, gateway: PatientGateway, tokens: SessionTokens, origins: List[str],
+                 forgetter=None) -> None:
+        self.gateway, self.tokens, self.forgetter = gateway, tokens, forgetter
         self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins or [],
                                         max_http_buffer_size=MAX_BODY, logger=False, engineio_logger=False)
         self.bound: Dict[str, str] = {}          # socket id -> session id
@@ -79,6 +80,7 @@ class ChatServer:
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
         self.sio.on("disconnect", self.on_disconnect)
+        self.sio.on("forget", self.on_forget)
 
     def attach(self, app: web.Application, push_secret: Optional[str] = None) -> None:
         self.sio.attach(app, socketio_path="/socket.io")
@@ -130,6 +132,19 @@ class ChatServer:
                                                   getattr(request, "remote", "") or ""))
         for event in to_events(reply.messages):
             await self.sio.emit("bot_uttered", event, room=session)
+
+    async def on_forget(self, sid: str, data: Any = None) -> None:
+        """"Delete my conversation": Rasa's tracker and the stored events, the contact and consent
+        rows (the same path as Telegram's /forget); the session is unbound; the page clears itself."""
+        from bot.channels.core.gateway import say
+
+        session = self.bound.pop(sid, None)
+        cleared = True
+        if session is not None:
+            await self.sio.leave_room(sid, session)
+            cleared = await self.forgetter(f"web-{session}") if self.forgetter else False
+        texts = [say("forget_done" if cleared else "forget_partly")["text"], say("forget_kept")["text"]]
+        await self.sio.emit("forgotten", {"texts": texts, "cleared": cleared}, room=sid)
 
     async def push(self, conversation_id: str, answers: List[Dict[str, Any]]) -> bool:
         """Messages the clinic's side sends into a web conversation (e.g. 'please call us')."""
@@ -184,4 +199,39 @@ def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[
         RasaREST(rasa_url), engine=engine,
         recorder=escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}),
         sender_limit=limits.limiter(redis_url, 8, 10), address_limit=limits.limiter(redis_url, 120, 60))
-    return ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins)
+    return ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins,
+                      forgetter=web_forgetter(rasa_url, data_dir))
+
+
+def web_forgetter(rasa_url: str, data_dir):
+    """Forget a web conversation: Rasa's tracker emptied (HTTP API, with the JWT) and its stored
+    events deleted, the patient rows deleted and audited; True when Rasa holds nothing more."""
+    import asyncio
+
+    from bot.channels.telegram.rasa_client import RasaClient, RasaUnavailable
+    from bot.escalation import patients
+    from bot.privacy import forget_rasa_conversation
+    from bot.service_auth import rasa_secret
+
+    async def forget(conversation_id: str) -> bool:
+        client = RasaClient(rasa_url, token=rasa_secret(data_dir), timeout=10, input_channel="web")
+        cleared = False
+        try:
+            await client.replace_tracker(conversation_id, [])
+            try:
+                await asyncio.to_thread(forget_rasa_conversation, conversation_id)
+            except Exception as e:       # noqa: BLE001 - remaining_messages tells the truth
+                log.error("could not delete Rasa's stored events: %s", type(e).__name__)
+            cleared = await client.remaining_messages(conversation_id) == 0
+        except RasaUnavailable as e:
+            log.warning("could not empty Rasa's tracker: %s", e)
+        finally:
+            await client.close()
+        try:
+            await asyncio.to_thread(patients.forget, conversation_id, "web", None,
+                                    {"rasa_tracker_cleared": cleared})
+        except Exception as e:           # noqa: BLE001 - the page is still cleared; reported
+            log.error("could not record the forget: %s", type(e).__name__)
+            return False
+        return cleared
+    return forget

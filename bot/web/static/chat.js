@@ -14,6 +14,7 @@
 
 (function () {
   const STORE_KEY = "hsg-aftercare-chat:v1";
+  const KEEP_MS = 7 * 24 * 3600 * 1000;      // the browser's copy expires (health data on a shared device)
   const MAX_ITEMS = 300;                 // transcript entries kept on this device
   const REPLY_TIMEOUT_MS = 30000;        // no answer this long after sending: say whom to call
   const CONFIRM_FALLBACK_MS = 5000;      // a server that never confirms the session: send anyway
@@ -31,6 +32,7 @@
     banner: $("emergency-banner"),
     status: $("status"),
     startOver: $("start-over"),
+    forget: $("forget"),
     log: $("log"),
     typing: $("typing"),
     form: $("composer"),
@@ -71,7 +73,9 @@
       const raw = window.localStorage.getItem(STORE_KEY);
       if (raw) {
         const s = JSON.parse(raw);
-        if (s && s.version === 1 && typeof s.sessionId === "string" && s.sessionId &&
+        const fresh = typeof s.savedAt !== "number" || Date.now() - s.savedAt < KEEP_MS;
+        if (!fresh) window.localStorage.removeItem(STORE_KEY);
+        if (fresh && s && s.version === 1 && typeof s.sessionId === "string" && s.sessionId &&
             Array.isArray(s.items)) {
           s.items = s.items.filter((it) => it && typeof it === "object" && typeof it.id === "number");
           s.pending = Array.isArray(s.pending) ? s.pending.filter((p) => typeof p === "string") : [];
@@ -90,6 +94,7 @@
   function saveState() {
     if (state.items.length > MAX_ITEMS) state.items = state.items.slice(-MAX_ITEMS);
     try {
+      state.savedAt = Date.now();
       window.localStorage.setItem(STORE_KEY, JSON.stringify(state));
     } catch (e) {
       /* storage full or blocked: the conversation still works, it just won't survive a reload */
@@ -561,6 +566,29 @@
     els.input.focus();
   }
 
+  function forgetConversation() {
+    if (!window.confirm("Delete this conversation from the clinic's assistant and from this device?")) return;
+    const clearHere = (texts) => {
+      window.localStorage.removeItem(STORE_KEY);
+      state = freshState();
+      renderAll();
+      setTyping(false);
+      (texts || []).forEach((t) => addItem({ who: "system", text: String(t) }));
+      if (socket) {
+        sessionReady = false;
+        socket.disconnect();
+        socket.connect();
+      }
+    };
+    if (socket && socket.connected && sessionReady) {
+      socket.once("forgotten", (data) => clearHere(data && Array.isArray(data.texts) ? data.texts : []));
+      socket.emit("forget", {});
+    } else {
+      clearHere(["This device's copy is deleted. I could not reach the clinic's assistant just now: " +
+                 "press the button again when connected to delete the stored conversation too."]);
+    }
+  }
+
   /* ---------- start ---------- */
 
   function wireForm() {
@@ -579,6 +607,7 @@
       }
     });
     els.startOver.addEventListener("click", startOver);
+    els.forget.addEventListener("click", forgetConversation);
   }
 
   async function main() {
