@@ -82,11 +82,28 @@ class ChatServer:
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("forget", self.on_forget)
 
+    spool = None
+    replay_commit = None
+
     def attach(self, app: web.Application, push_secret: Optional[str] = None) -> None:
         self.sio.attach(app, socketio_path="/socket.io")
+        app.on_startup.append(self._start_background)
+        app.on_cleanup.append(self._stop_background)
         app.router.add_post("/webhooks/rest/webhook", self.rest)
         self.push_secret = push_secret
         app.router.add_post("/internal/push", self.push_endpoint)
+
+    async def _start_background(self, app: web.Application) -> None:
+        """Load the engine ahead of the first patient, and replay the spool while the app runs."""
+        import asyncio
+
+        self._tasks = [asyncio.ensure_future(asyncio.to_thread(self.gateway.engine))]
+        if self.spool is not None and self.replay_commit is not None:
+            self._tasks.append(asyncio.ensure_future(self.spool.replay_forever(self.replay_commit)))
+
+    async def _stop_background(self, app: web.Application) -> None:
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
 
     async def push_endpoint(self, request: web.Request) -> web.Response:
         """The relay's 'please call us' notice into an open page: loopback and the internal secret."""
@@ -171,20 +188,33 @@ class ChatServer:
         return web.json_response(answers, status=status)
 
 
-def escalation_recorder(channel_how: Dict[str, str]):
-    """The gateway's recorder: an escalation on the clinic's database, as the actions record one."""
+def escalation_recorder(channel_how: Dict[str, str], spool=None, service=None):
+    """The gateway's recorder: an escalation on the clinic's database, as the actions record one;
+    when the database will not take it, the record goes to the spool (replayed later)."""
     from bot import conversation
-    from bot.escalation import get_service
+
+    def commit(record: Dict[str, Any]) -> str:
+        from bot.escalation import get_service
+        return (service or get_service()).record(**record).id
 
     def record(conversation_id: str, channel: str, decision, text: str) -> Optional[str]:
         active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
-        recorded = get_service().record(
-            conversation_id, channel, decision.level, conversation.summary(active),
-            conversation.payload(decision, None)["triage"]["findings"], decision.reasons, text, [],
-            decision.values.days_since_procedure,
-            {"channel": channel, "how": channel_how.get(channel, channel)})
-        log.info("escalation %s recorded by the gateway (Rasa unavailable)", recorded.id)
-        return recorded.id
+        plain = dict(conversation_id=conversation_id, channel=channel, level=decision.level,
+                     summary=conversation.summary(active),
+                     findings=conversation.payload(decision, None)["triage"]["findings"],
+                     reasons=list(decision.reasons), words=text, transcript=[],
+                     days_since_procedure=decision.values.days_since_procedure,
+                     contact={"channel": channel, "how": channel_how.get(channel, channel)})
+        try:
+            reference = commit(plain)
+        except Exception:
+            if spool is None:
+                raise
+            spool.put(plain)
+            return None
+        log.info("escalation %s recorded by the gateway (Rasa unavailable)", reference)
+        return reference
+    record.commit = commit          # type: ignore[attr-defined]  # the spool's replayer uses it
     return record
 
 
@@ -195,12 +225,19 @@ def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[
     from bot.channels.telegram.identity import load_secret
     from bot.triage import engine
 
+    from pathlib import Path
+
+    from bot.channels.core.spool import Spool
+
+    spool = Spool(Path(data_dir) / "spool")
+    recorder = escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}, spool)
     gateway = PatientGateway(
-        RasaREST(rasa_url), engine=engine,
-        recorder=escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}),
+        RasaREST(rasa_url), engine=engine, recorder=recorder,
         sender_limit=limits.limiter(redis_url, 8, 10), address_limit=limits.limiter(redis_url, 120, 60))
-    return ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins,
+    chat = ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins,
                       forgetter=web_forgetter(rasa_url, data_dir))
+    chat.spool, chat.replay_commit = spool, recorder.commit
+    return chat
 
 
 def web_forgetter(rasa_url: str, data_dir):

@@ -130,16 +130,17 @@ def test_too_long_is_refused_clearly_but_a_red_flag_in_it_is_answered(servers, c
 
 
 def test_a_flood_is_throttled_while_another_patient_is_answered(servers, clinic_phone):
-    async def flood():
-        loop = asyncio.get_running_loop()
-        return await asyncio.gather(*[loop.run_in_executor(None, post, servers,
-                                                           {"sender": "flood", "message": f"hello {i}"})
-                                      for i in range(30)])
-    results = asyncio.run(flood())
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(25) as pool:          # 100 messages from one sender, as fast as they go
+        results = list(pool.map(lambda i: post(servers, {"sender": "flood", "message": f"hello {i}"}), range(100)))
+    flood_seconds = time.monotonic() - started
     throttled = [a for s, a in results if s == 429]
-    assert len(throttled) >= 20, [s for s, _ in results]
+    passed = len(results) - len(throttled)
+    assert passed <= 8 * (1 + int(flood_seconds // 10)), (passed, flood_seconds)   # 8 per 10 s window
     assert clinic_phone in texts(throttled[0]) and "urgent" in texts(throttled[0]).lower()
-    assert sum(1 for s, m in servers.fake.messages if s == "rest-flood") <= 8
+    assert sum(1 for s, m in servers.fake.messages if s == "rest-flood") == passed     # the rest never reach Rasa
     start = time.monotonic()
     status, answers = post(servers, {"sender": "someone-else", "message": "I have a temperature of 38.4"})
     assert status == 200 and level_of(answers) == "urgent" and time.monotonic() - start < 3

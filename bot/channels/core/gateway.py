@@ -40,6 +40,7 @@ MAX_CHARS = 4000
 RED_FLAG_BUDGET = float(os.environ.get("HSG_RED_FLAG_BUDGET", 2.0))
 RASA_TIMEOUT = 30.0
 RECORD_BUDGET = 1.0
+ANSWER_TARGET = 2.5         # a red flag's whole answer, the escalation's reference included
 MAX_SENDER = 64
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 _COMMAND = re.compile(r"^[\s/\\]+")
@@ -116,6 +117,7 @@ class PatientGateway:
             decision = await self._triage(text)
             return Reply([say("throttled")] + self._safety(decision), "throttled", _level(decision), sender)
         text = neutralise(text)
+        started = asyncio.get_running_loop().time()
         decision = await self._triage(text)
         red = bool(decision is not None and decision.red_flag)
         try:
@@ -135,10 +137,10 @@ class PatientGateway:
             if answers:
                 log.warning("Rasa answered a red flag below the engine's level for %s; answering locally",
                             tag(sender))
-            return await self._local(sender, inbound.channel, text, decision)
+            return await self._local(sender, inbound.channel, text, decision, started)
         if answers:
             return Reply(answers, "ok", said or _level(decision), sender)
-        return await self._local(sender, inbound.channel, text, decision)
+        return await self._local(sender, inbound.channel, text, decision, started)
 
     async def _allowed(self, sender: str, address: str) -> bool:
         checks = [(self.sender_limit, sender), (self.address_limit, f"addr:{address}" if address else None)]
@@ -161,24 +163,25 @@ class PatientGateway:
             return []
         return _answer(decision, None)
 
-    async def _local(self, sender: str, channel: str, text: str, decision) -> Reply:
+    async def _local(self, sender: str, channel: str, text: str, decision, started: float) -> Reply:
         if decision is None or decision.level == "info":
             return Reply([say("rasa_down")], "local", _level(decision), sender)
-        reference = await self._record(sender, channel, decision, text) if decision.red_flag else None
+        left = ANSWER_TARGET - (asyncio.get_running_loop().time() - started)
+        wait = min(RECORD_BUDGET, max(0.2, left))
+        reference = await self._record(sender, channel, decision, text, wait) if decision.red_flag else None
         return Reply(_answer(decision, reference), "local", decision.level, sender)
 
-    async def _record(self, sender: str, channel: str, decision, text: str) -> Optional[str]:
-        """Committed in the background; the answer waits at most RECORD_BUDGET for its reference."""
+    async def _record(self, sender: str, channel: str, decision, text: str, wait: float) -> Optional[str]:
+        """Committed in the background; the answer waits at most `wait` s for its reference."""
         if self.recorder is None:
             return None
         task = asyncio.ensure_future(asyncio.to_thread(self.recorder, sender, channel, decision, text))
         self._pending.add(task)
         task.add_done_callback(self._recorded)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), RECORD_BUDGET)
+            return await asyncio.wait_for(asyncio.shield(task), wait)
         except asyncio.TimeoutError:
-            log.warning("escalation for %s not committed within %.1f s; answering first", tag(sender),
-                        RECORD_BUDGET)
+            log.warning("escalation for %s not committed within %.1f s; answering first", tag(sender), wait)
         except Exception:       # noqa: BLE001 - reported by _recorded
             pass
         return None
