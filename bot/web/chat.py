@@ -23,6 +23,7 @@ import socketio
 from aiohttp import web
 
 from bot.channels.core import Inbound, PatientGateway
+from bot.channels.core.recording import escalation_recorder  # noqa: F401 - the web app's recorder
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024          # a REST body (the text cap itself is the gateway's)
@@ -186,36 +187,6 @@ class ChatServer:
         status = {"throttled": 429, "too_long": 413}.get(reply.status, 200)
         answers = [{"recipient_id": reply.conversation_id, **a} for a in reply.messages]
         return web.json_response(answers, status=status)
-
-
-def escalation_recorder(channel_how: Dict[str, str], spool=None, service=None):
-    """The gateway's recorder: an escalation on the clinic's database, as the actions record one;
-    when the database will not take it, the record goes to the spool (replayed later)."""
-    from bot import conversation
-
-    def commit(record: Dict[str, Any]) -> str:
-        from bot.escalation import get_service
-        return (service or get_service()).record(**record).id
-
-    def record(conversation_id: str, channel: str, decision, text: str) -> Optional[str]:
-        active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
-        plain = dict(conversation_id=conversation_id, channel=channel, level=decision.level,
-                     summary=conversation.summary(active),
-                     findings=conversation.payload(decision, None)["triage"]["findings"],
-                     reasons=list(decision.reasons), words=text, transcript=[],
-                     days_since_procedure=decision.values.days_since_procedure,
-                     contact={"channel": channel, "how": channel_how.get(channel, channel)})
-        try:
-            reference = commit(plain)
-        except Exception:
-            if spool is None:
-                raise
-            spool.put(plain)
-            return None
-        log.info("escalation %s recorded by the gateway (Rasa unavailable)", reference)
-        return reference
-    record.commit = commit          # type: ignore[attr-defined]  # the spool's replayer uses it
-    return record
 
 
 def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[str] = None) -> ChatServer:

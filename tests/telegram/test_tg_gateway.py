@@ -110,12 +110,12 @@ def test_rasa_buttons_become_a_one_time_keyboard_that_sends_payloads_and_is_remo
     markup = send_calls(emu, chat)[-1]["reply_markup"]
     assert markup["one_time_keyboard"] is True
     assert [b["text"] for row in markup["keyboard"] for b in row] == [str(n) for n in range(11)]
-    (answer,) = say(emu, chat, "7")                  # the patient taps "7"
-    assert bot.rasa.messages_from(conv_id(chat))[-1] == "the pain is 7 out of 10"
-    assert answer["text"] == "Noted: the pain is 7 out of 10"
+    (answer,) = say(emu, chat, "3")                  # the patient taps "3"
+    assert bot.rasa.messages_from(conv_id(chat))[-1] == "the pain is 3 out of 10"
+    assert answer["text"] == "Noted: the pain is 3 out of 10"
     assert send_calls(emu, chat)[-1]["reply_markup"] == {"remove_keyboard": True}
-    say(emu, chat, "7")                              # no keyboard now: sent as typed
-    assert bot.rasa.messages_from(conv_id(chat))[-1] == "7"
+    say(emu, chat, "3")                              # no keyboard now: sent as typed
+    assert bot.rasa.messages_from(conv_id(chat))[-1] == "3"
 
 
 def test_a_long_answer_is_split_in_order_under_the_limit(bot, emu, chat):

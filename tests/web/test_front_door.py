@@ -184,3 +184,15 @@ def test_no_words_and_no_raw_ids_in_the_gateways_logs(servers, caplog):
     assert "answering locally" in text             # the outage was logged ...
     for secret in ("zebracorn", "marmalade", "39.2", "fever", "marker-sender", client.confirmed[0][:12]):
         assert secret not in text, secret          # ... without the words, the symptom or the ids
+
+
+def test_a_red_flag_answered_without_a_triage_gets_the_engines_answer_first(servers):
+    original = servers.fake.answer
+    servers.fake.answer = staticmethod(lambda message: [{"text": "Here is our leaflet on baths."}])
+    try:
+        status, answers = post(servers, {"sender": "faq-miss", "message": "I fainted in the shower and feel faint"})
+    finally:
+        servers.fake.answer = original
+    assert status == 200 and level_of(answers) == "emergency"
+    assert answers[-1]["text"] == "Here is our leaflet on baths."           # Rasa's words kept, after
+    assert servers.clinic.emergency_number in answers[0]["text"]

@@ -42,7 +42,7 @@ RASA_TIMEOUT = 30.0
 RECORD_BUDGET = 1.0
 ANSWER_TARGET = 2.5         # a red flag's whole answer, the escalation's reference included
 MAX_SENDER = 64
-_SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 _COMMAND = re.compile(r"^[\s/\\]+")
 
 
@@ -55,13 +55,16 @@ def say(key: str) -> Dict[str, Any]:
     return {"text": conversation.render(_texts()[key], max_chars=MAX_CHARS)}
 
 
+PREFIXES = {"telegram": "tg-"}     # Telegram's opaque ids keep the prefix they always had
+
+
 def bounded_sender(channel: str, sender: Any) -> str:
     """channel-<id>: the id as given when short and plain, else a hash of it (bounded, opaque)."""
     raw = sender if isinstance(sender, str) else repr(sender)
-    prefix = f"{channel}-"
+    prefix = PREFIXES.get(channel, f"{channel}-")
     if raw.startswith(prefix):
         raw = raw[len(prefix):]
-    if _SAFE_ID.fullmatch(raw):
+    if _SAFE_ID.fullmatch(raw) and len(prefix + raw) <= MAX_SENDER:
         return prefix + raw
     return prefix + "h" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:40]
 
@@ -131,9 +134,15 @@ class PatientGateway:
             log.warning("Rasa unavailable (%s) for %s; answering locally", type(e).__name__, tag(sender))
             answers = []
         said = _triage_level(answers)
+        if red and answers and said is None:
+            # Rasa answered a warning sign without any triage (a fallback, an FAQ answer): the
+            # engine's safety answer goes first, Rasa's words after it
+            log.warning("Rasa answered a red flag without a triage for %s; the engine's answer first", tag(sender))
+            local = await self._local(sender, inbound.channel, text, decision, started)
+            return Reply(local.messages + answers, "local", decision.level, sender)
         if red and (said is None or RANK.get(said, 0) < RANK[decision.level]):
-            # Rasa answered a warning sign with less than the engine's level (an action that
-            # failed, a fallback): the engine has the last word on a red flag
+            # Rasa answered a warning sign with less than the engine's level, or not at all: the
+            # engine has the last word on a red flag
             if answers:
                 log.warning("Rasa answered a red flag below the engine's level for %s; answering locally",
                             tag(sender))

@@ -39,8 +39,8 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Con
                           filters)
 
 from bot import conversation
-from bot.channels.core.gateway import RED_FLAG_BUDGET
-from bot.triage import RANK
+from bot.channels.core import Inbound
+from bot.channels.core import PatientGateway as CoreGateway
 from bot.privacy import forget_rasa_conversation
 from bot.escalation import patients
 
@@ -120,13 +120,14 @@ def _kind(update: Update) -> str:
 class PatientGateway:
     def __init__(self, rasa_url: str, id_secret: bytes, sessions=None, rasa_token: Optional[str] = None,
                  rasa_timeout: float = 30, record_when_rasa_down: bool = True):
-        self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)
+        self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)     # the HTTP API (/forget)
+        self.rasa_url, self.rasa_timeout = rasa_url, rasa_timeout
+        self._core: Optional[CoreGateway] = None
         self.secret = id_secret
         self.sessions = sessions                  # None: the process-wide database (settings)
         self.record_when_rasa_down = record_when_rasa_down
         self.app: Optional[Application] = None
         self._warm: Optional[asyncio.Task] = None
-        self._turns: set = set()
 
     # -- wiring ------------------------------------------------------------------------------------
     def conversation_id(self, chat_id: int) -> str:
@@ -165,6 +166,24 @@ class PatientGateway:
 
     async def close(self) -> None:
         await self.rasa.close()
+        if self._core is not None:
+            await self._core.rasa.close()
+
+    def core(self) -> CoreGateway:
+        """The patient gateway for this channel (built on first use: the escalation service is the
+        application's, known once registered)."""
+        if self._core is None:
+            from bot.channels.core.limits import MemoryLimiter
+            from bot.channels.core.rasa import RasaREST
+            from bot.channels.core.recording import escalation_recorder
+
+            service = (self.app.bot_data if self.app else {}).get("escalations")
+            recorder = escalation_recorder({CHANNEL: CONTACT_HOW}, service=service) \
+                if self.record_when_rasa_down and service is not None else None
+            self._core = CoreGateway(RasaREST(self.rasa_url, timeout=self.rasa_timeout), engine=_engine,
+                                     recorder=recorder, sender_limit=MemoryLimiter(20, 10),
+                                     rasa_timeout=self.rasa_timeout)
+        return self._core
 
     # -- sending -----------------------------------------------------------------------------------
     async def send(self, chat_id: int, html: str, markup=None) -> None:
@@ -305,37 +324,15 @@ class PatientGateway:
         to_rasa = replies.get(message.strip().casefold(), message)
         typing = self._typing(chat_id)
         try:
-            # the engine reads it first: a warning sign gives Rasa the gateway's budget, not 30 s,
-            # and Rasa's answer must carry at least the engine's level (bot.channels.core)
-            decision = await self._quick_triage(message)
-            red = decision is not None and decision.red_flag
-            turn = asyncio.ensure_future(self.rasa.send(conv, to_rasa))
-            self._turns.add(turn)            # finishes in Rasa even past the budget
-            turn.add_done_callback(self._turns.discard)
-            answers = await asyncio.wait_for(asyncio.shield(turn), RED_FLAG_BUDGET if red else None)
-            outs = answers_from_rasa(answers)
-            said = next((a["custom"]["triage"].get("level") for a in answers
-                         if isinstance(a.get("custom"), dict) and isinstance(a["custom"].get("triage"), dict)), None)
-            if red and (said is None or RANK.get(said, 0) < RANK[decision.level]):
-                log.warning("Rasa answered a red flag below the engine's level for %s…; answering locally", conv[:12])
-                outs = []
-            if not outs:
-                log.warning("Rasa answered nothing for %s…; answering locally", conv[:12])
-        except (RasaUnavailable, asyncio.TimeoutError) as e:
-            log.warning("Rasa unavailable (%s) for %s…; answering locally", type(e).__name__, conv[:12])
-            outs = []
+            # the channel-neutral gateway: limits, the red-flag budget, Rasa's level checked against
+            # the engine's, and the engine's answer (escalation recorded) when Rasa fails
+            reply = await self.core().handle(Inbound(CHANNEL, conv, to_rasa))
+            outs = answers_from_rasa(reply.messages)
         finally:
             typing.cancel()
         if not outs:
             outs = await self.local_answer(conv, message, consented=True)
         await self.deliver(chat_id, outs, context)
-
-    async def _quick_triage(self, message: str):
-        try:
-            return await asyncio.to_thread(_engine().triage, message)
-        except Exception:       # noqa: BLE001 - logged; Rasa then gets its full time
-            log.exception("local triage failed")
-            return None
 
     async def before_consent(self, message: str) -> List[Out]:
         """Nothing stored, nothing sent to Rasa; red flags still get their answer."""

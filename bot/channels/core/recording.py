@@ -1,0 +1,37 @@
+"""How the gateway records an escalation when it answers a red flag itself (Rasa unavailable)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional
+
+log = logging.getLogger(__name__)
+
+
+def escalation_recorder(channel_how: Dict[str, str], spool=None, service=None):
+    """The gateway's recorder: an escalation on the clinic's database, as the actions record one;
+    when the database will not take it, the record goes to the spool (replayed later)."""
+    from bot import conversation
+
+    def commit(record: Dict[str, Any]) -> str:
+        from bot.escalation import get_service
+        return (service or get_service()).record(**record).id
+
+    def record(conversation_id: str, channel: str, decision, text: str) -> Optional[str]:
+        active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
+        plain = dict(conversation_id=conversation_id, channel=channel, level=decision.level,
+                     summary=conversation.summary(active),
+                     findings=conversation.payload(decision, None)["triage"]["findings"],
+                     reasons=list(decision.reasons), words=text, transcript=[],
+                     days_since_procedure=decision.values.days_since_procedure,
+                     contact={"channel": channel, "how": channel_how.get(channel, channel)})
+        try:
+            reference = commit(plain)
+        except Exception:
+            if spool is None:
+                raise
+            spool.put(plain)
+            return None
+        log.info("escalation %s recorded by the gateway (Rasa unavailable)", reference)
+        return reference
+    record.commit = commit          # type: ignore[attr-defined]  # the spool's replayer uses it
+    return record
