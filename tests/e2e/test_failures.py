@@ -141,8 +141,8 @@ def stack(tmp_path_factory):
         chat.spool, chat.replay_commit = spool, recorder.commit
         thread.call(_serve_on(thread, create_app(f"http://127.0.0.1:{rasa_port}", settings, chat=chat), web_port))
         post(web_port, "warm-up", "hello", timeout=120)        # the first turn loads the models
-        yield dataclasses.make_dataclass("Stack", ["web_port", "procs", "proxy", "db", "spool", "clinic"])(
-            web_port, procs, proxy, db, spool, settings.clinic)
+        yield dataclasses.make_dataclass("Stack", ["web_port", "procs", "proxy", "db", "spool", "clinic", "rasa_url"])(
+            web_port, procs, proxy, db, spool, settings.clinic, f"http://127.0.0.1:{rasa_port}")
     finally:
         thread.close()
         for p in procs.values():
@@ -213,3 +213,28 @@ def test_rasa_killed_a_red_flag_on_rest_and_on_the_page_still_gets_its_answer(st
         assert time.monotonic() - start < BUDGET + 0.5
         expect(page.locator(".card.level-emergency")).to_be_visible()
         page.screenshot(path=str(tmp_path / "rasa-down-page.png"))
+
+
+def test_rasa_killed_a_red_flag_on_telegram_still_gets_its_answer(stack):
+    """(runs after Rasa was killed above) Telegram's patients, through the same gateway."""
+    import importlib.util
+
+    from support.telegram_emulator import TelegramEmulator
+    spec = importlib.util.spec_from_file_location("tg_support", ROOT / "tests" / "telegram" / "tg_support.py")
+    tg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tg)
+    EMERGENCY, Harness, conv_id, give_consent = tg.EMERGENCY, tg.Harness, tg.conv_id, tg.give_consent
+
+    assert stack.procs["rasa"].poll() is not None
+    chat = 424242
+    with TelegramEmulator() as emu, Harness(emu, stack.db.sessions, rasa_url=stack.rasa_url) as harness:
+        give_consent(emu, chat)
+        before = len(emu.sent_messages(chat))
+        start = time.monotonic()
+        emu.push_message(chat, "my lips and tongue are swelling up")
+        emu.wait_until(lambda: any(EMERGENCY in m["text"] for m in emu.sent_messages(chat)[before:]),
+                       timeout=BUDGET, what="the emergency answer")
+        assert time.monotonic() - start < BUDGET
+        assert harness.rasa.requests == []
+    found = escalations(stack.db, conv_id(chat))
+    assert len(found) == 1 and found[0].level == "emergency" and found[0].contact["channel"] == "telegram"
