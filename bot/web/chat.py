@@ -200,7 +200,12 @@ def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[
 
     from bot.channels.core.spool import Spool
 
-    spool = Spool(Path(data_dir) / "spool")
+    from bot import settings as settings_mod
+    from bot.channels.core.staff_warning import telegram_staff_warning
+
+    cfg = settings_mod.get()
+    spool = Spool(Path(data_dir) / "spool", warn=telegram_staff_warning(
+        cfg.telegram_bot_token, cfg.telegram_staff_chat_id, cfg.telegram_api_base_url))
     recorder = escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}, spool)
     gateway = PatientGateway(
         RasaREST(rasa_url), engine=engine, recorder=recorder,

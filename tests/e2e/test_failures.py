@@ -132,7 +132,10 @@ def stack(tmp_path_factory):
     try:
         wait_http(f"http://127.0.0.1:{action_port}/health", procs["actions"])
         wait_http(f"http://127.0.0.1:{rasa_port}/version", procs["rasa"])
-        spool = Spool(tmp / "var" / "spool")
+        from bot.channels.core.staff_warning import telegram_staff_warning
+        from support.telegram_emulator import TelegramEmulator
+        emu = TelegramEmulator().__enter__()
+        spool = Spool(tmp / "var" / "spool", warn=telegram_staff_warning(emu.token, "-100777", emu.base_url))
         recorder = escalation_recorder({"rest": "REST", "web": "web page"}, spool, Escalations(db.sessions))
         gateway = PatientGateway(RasaREST(f"http://127.0.0.1:{rasa_port}"), engine=engine, recorder=recorder)
         settings = dataclasses.replace(bot_settings.load(), data_dir=tmp / "var")
@@ -141,10 +144,12 @@ def stack(tmp_path_factory):
         chat.spool, chat.replay_commit = spool, recorder.commit
         thread.call(_serve_on(thread, create_app(f"http://127.0.0.1:{rasa_port}", settings, chat=chat), web_port))
         post(web_port, "warm-up", "hello", timeout=120)        # the first turn loads the models
-        yield dataclasses.make_dataclass("Stack", ["web_port", "procs", "proxy", "db", "spool", "clinic", "rasa_url"])(
-            web_port, procs, proxy, db, spool, settings.clinic, f"http://127.0.0.1:{rasa_port}")
+        yield dataclasses.make_dataclass("Stack", ["web_port", "procs", "proxy", "db", "spool", "clinic", "rasa_url", "emu"])(
+            web_port, procs, proxy, db, spool, settings.clinic, f"http://127.0.0.1:{rasa_port}", emu)
     finally:
         thread.close()
+        if "emu" in locals():
+            emu.__exit__(None, None, None)
         for p in procs.values():
             p.kill()
             p.wait(timeout=20)
@@ -174,6 +179,10 @@ def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back
         while stack.spool.pending() == 0 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert stack.spool.pending() >= 1          # spooled, not lost
+        # ... and the staff chat is told by a path that does not need the database (no patient data)
+        stack.emu.wait_until(lambda: stack.emu.sent_messages(-100777), timeout=30, what="the staff warning")
+        warning = stack.emu.sent_messages(-100777)[0]["text"]
+        assert "database is unavailable" in warning and "faint" not in warning.lower()
     finally:
         stack.proxy.start()
     deadline = time.monotonic() + 60

@@ -13,14 +13,15 @@ import logging
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 log = logging.getLogger(__name__)
 
 
 class Spool:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, warn: Optional[Callable[[int], None]] = None) -> None:
         self.folder = Path(folder)
+        self.warn = warn          # a second path to the staff (bot.channels.core.staff_warning)
 
     def put(self, record: Dict[str, Any]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -36,6 +37,8 @@ class Spool:
         os.replace(tmp, path)
         log.error("an escalation could not be committed and is spooled; it will be replayed "
                   "(database unavailable: tell the clinic's IT)")
+        if self.warn is not None:
+            self.warn(self.pending())
         return path
 
     def pending(self) -> int:
