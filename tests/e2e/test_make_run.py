@@ -1,4 +1,5 @@
 """`make run`'s supervisor: every service comes up and SIGTERM to its process group stops all."""
+import json
 import os
 import signal
 import subprocess
@@ -44,6 +45,14 @@ def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
                                      data=b'{"sender": "run-test", "message": "I have cramps"}',
                                      headers={"Content-Type": "application/json"})
         assert b"after-effect" in urllib.request.urlopen(req, timeout=60).read()
+        # the same through the web app's gateway (what integrations use), with a marker phrase that
+        # must appear in no log of any process
+        marker = "quokkamarmalade"
+        req = urllib.request.Request(f"http://127.0.0.1:{ports['HSG_WEB_PORT']}/webhooks/rest/webhook",
+                                     data=json.dumps({"sender": "run-test-2",
+                                                      "message": f"{marker} I have mild cramps 3/10"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        assert b"after-effect" in urllib.request.urlopen(req, timeout=60).read()
         # the HTTP API is behind its JWT; var/ (databases, secrets) is this user's only
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{ports['HSG_RASA_PORT']}/conversations/run-test/tracker",
@@ -62,3 +71,5 @@ def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
     time.sleep(2)
     left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert not left, f"processes left running: {left}"
+    logged = (tmp_path / "run.log").read_text()
+    assert "quokkamarmalade" not in logged and "3/10" not in logged and "run-test-2" not in logged
