@@ -31,6 +31,7 @@ os.environ.setdefault("RASA_ENDPOINTS", f"{_TMP}/endpoints.yml")
 import pytest  # noqa: E402
 
 from support.paths import trained_model, vignettes_dir
+from support.processes import wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,20 +43,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[:3]} exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.5)
-    raise TimeoutError(url)
 
 
 @dataclass

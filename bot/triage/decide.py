@@ -332,8 +332,11 @@ class Decider:
         scores = sorted((m for m in value_mentions if m.value.kind == "pain_score"), key=lambda m: m.start)
         if len(scores) < 2:
             return
-        marked = [m for m in scores if self._now.search(text[max(0, m.start - 14):m.end + 14])]
-        latest = marked[-1] if marked else scores[-1]
+        # the latest score is the one nearest a "now" word ("about a 2 now, was a 5 during": the 2)
+        nows = [m.start() for m in self._now.finditer(text)]
+        near = [(min(abs(n - m.start) for n in nows), m) for m in scores] if nows else []
+        near = [(d, m) for d, m in near if d <= 14]
+        latest = min(near, key=lambda dm: dm[0])[1] if near else scores[-1]
         earlier = [m.value.value for m in scores if m is not latest]
         if latest.value.value - min(earlier) < float(self.t.get("pain_rise", 2)):
             return

@@ -107,7 +107,8 @@ def words(answers):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    from conftest import trained_model, wait_http
+    from support.paths import trained_model
+    from support.processes import wait_http
     if not postgres_available():
         pytest.fail("PostgreSQL on 127.0.0.1:5432 is not reachable (.ci/run starts it)")
     tmp = tmp_path_factory.mktemp("failures")
