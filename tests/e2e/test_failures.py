@@ -171,7 +171,45 @@ def assert_safety_answer(stack, answers, took, least="emergency"):
     assert stack.clinic.emergency_number in words(answers) or stack.clinic.phone in words(answers)
 
 
-def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back(stack):
+def page_red_flag(stack, message, shot):
+    """The chat page in headless Chromium: a red flag, its emergency banner within the budget."""
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = browser.new_context(viewport={"width": 360, "height": 640}).new_page()
+        page.goto(f"http://127.0.0.1:{stack.web_port}/")
+        expect(page.locator("#status")).to_have_text("Connected", timeout=20_000)
+        box = page.get_by_label("Your message")
+        box.fill(message)
+        start = time.monotonic()
+        box.press("Enter")
+        expect(page.get_by_role("alert")).to_contain_text(stack.clinic.emergency_number, timeout=BUDGET * 1000)
+        took = time.monotonic() - start
+        expect(page.locator(".card.level-emergency")).to_be_visible()
+        page.screenshot(path=str(shot))
+    assert took < BUDGET + 0.5, took
+
+
+def telegram_red_flag(stack, chat, message, sessions=None):
+    """A consented Telegram patient (the Bot API emulator): the emergency answer within the budget."""
+    import importlib.util
+
+    from support.telegram_emulator import TelegramEmulator
+    spec = importlib.util.spec_from_file_location("tg_support", ROOT / "tests" / "telegram" / "tg_support.py")
+    tg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tg)
+    with TelegramEmulator() as emu, tg.Harness(emu, sessions or stack.db.sessions, rasa_url=stack.rasa_url):
+        tg.give_consent(emu, chat)
+        before = len(emu.sent_messages(chat))
+        start = time.monotonic()
+        emu.push_message(chat, message)
+        emu.wait_until(lambda: any(tg.EMERGENCY in m["text"] for m in emu.sent_messages(chat)[before:]),
+                       timeout=BUDGET, what="the emergency answer")
+        assert time.monotonic() - start < BUDGET
+    return tg.conv_id(chat)
+
+
+def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back(stack, tmp_path):
     stack.proxy.stop()
     try:
         answers, took = post(stack.web_port, "pg-down", "I fainted at home and I'm bleeding heavily")
@@ -184,6 +222,7 @@ def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back
         stack.emu.wait_until(lambda: stack.emu.sent_messages(-100777), timeout=30, what="the staff warning")
         warning = stack.emu.sent_messages(-100777)[0]["text"]
         assert "database is unavailable" in warning and "faint" not in warning.lower()
+        page_red_flag(stack, "my lips are swelling and I can't breathe", tmp_path / "pg-down-page.png")
     finally:
         stack.proxy.start()
     deadline = time.monotonic() + 60
@@ -193,11 +232,17 @@ def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back
     assert len(found) == 1 and found[0].level == "emergency"
 
 
-def test_action_server_killed_a_red_flag_still_gets_its_answer(stack):
+def test_action_server_killed_a_red_flag_still_gets_its_answer(stack, tmp_path):
     stack.procs["actions"].kill()
     stack.procs["actions"].wait(timeout=20)
     answers, took = post(stack.web_port, "no-actions", "my lips and tongue are swelling up")
     assert_safety_answer(stack, answers, took)
+    page_red_flag(stack, "my throat is closing up and my lips are swelling", tmp_path / "no-actions-page.png")
+    conv = telegram_red_flag(stack, 434343, "my tongue is swelling and I'm wheezing")
+    deadline = time.monotonic() + 30
+    while not escalations(stack.db, conv) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert escalations(stack.db, conv)
     deadline = time.monotonic() + 30
     while not escalations(stack.db, "rest-no-actions") and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -205,46 +250,16 @@ def test_action_server_killed_a_red_flag_still_gets_its_answer(stack):
 
 
 def test_rasa_killed_a_red_flag_on_rest_and_on_the_page_still_gets_its_answer(stack, tmp_path):
-    from playwright.sync_api import expect
-
     stack.procs["rasa"].kill()
     stack.procs["rasa"].wait(timeout=20)
     answers, took = post(stack.web_port, "no-rasa", "I have a fever of 39.1 and shivering")
     assert_safety_answer(stack, answers, took, least="urgent")
-    with chromium() as browser:
-        page = browser.new_context(viewport={"width": 360, "height": 640}).new_page()
-        page.goto(f"http://127.0.0.1:{stack.web_port}/")
-        expect(page.locator("#status")).to_have_text("Connected", timeout=20_000)
-        box = page.get_by_label("Your message")
-        box.fill("I can't breathe and my chest is tight")
-        start = time.monotonic()
-        box.press("Enter")
-        expect(page.get_by_role("alert")).to_contain_text(stack.clinic.emergency_number, timeout=BUDGET * 1000)
-        assert time.monotonic() - start < BUDGET + 0.5
-        expect(page.locator(".card.level-emergency")).to_be_visible()
-        page.screenshot(path=str(tmp_path / "rasa-down-page.png"))
+    page_red_flag(stack, "I can't breathe and my chest is tight", tmp_path / "rasa-down-page.png")
 
 
 def test_rasa_killed_a_red_flag_on_telegram_still_gets_its_answer(stack):
     """(runs after Rasa was killed above) Telegram's patients, through the same gateway."""
-    import importlib.util
-
-    from support.telegram_emulator import TelegramEmulator
-    spec = importlib.util.spec_from_file_location("tg_support", ROOT / "tests" / "telegram" / "tg_support.py")
-    tg = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tg)
-    EMERGENCY, Harness, conv_id, give_consent = tg.EMERGENCY, tg.Harness, tg.conv_id, tg.give_consent
-
     assert stack.procs["rasa"].poll() is not None
-    chat = 424242
-    with TelegramEmulator() as emu, Harness(emu, stack.db.sessions, rasa_url=stack.rasa_url) as harness:
-        give_consent(emu, chat)
-        before = len(emu.sent_messages(chat))
-        start = time.monotonic()
-        emu.push_message(chat, "my lips and tongue are swelling up")
-        emu.wait_until(lambda: any(EMERGENCY in m["text"] for m in emu.sent_messages(chat)[before:]),
-                       timeout=BUDGET, what="the emergency answer")
-        assert time.monotonic() - start < BUDGET
-        assert harness.rasa.requests == []
-    found = escalations(stack.db, conv_id(chat))
+    conv = telegram_red_flag(stack, 424242, "my lips and tongue are swelling up")
+    found = escalations(stack.db, conv)
     assert len(found) == 1 and found[0].level == "emergency" and found[0].contact["channel"] == "telegram"
