@@ -190,8 +190,9 @@ def page_red_flag(stack, message, shot):
     assert took < BUDGET + 0.5, took
 
 
-def telegram_red_flag(stack, chat, message, sessions=None):
-    """A consented Telegram patient (the Bot API emulator): the emergency answer within the budget."""
+def telegram_red_flag(stack, chat, message, sessions=None, while_down=None):
+    """A consented Telegram patient (the Bot API emulator): the emergency answer within the budget.
+    while_down: (cut, restore) run around the red flag (consent is given before the cut)."""
     import importlib.util
 
     from support.telegram_emulator import TelegramEmulator
@@ -200,12 +201,20 @@ def telegram_red_flag(stack, chat, message, sessions=None):
     spec.loader.exec_module(tg)
     with TelegramEmulator() as emu, tg.Harness(emu, sessions or stack.db.sessions, rasa_url=stack.rasa_url):
         tg.give_consent(emu, chat)
+        if while_down:
+            while_down[0]()
         before = len(emu.sent_messages(chat))
         start = time.monotonic()
         emu.push_message(chat, message)
         emu.wait_until(lambda: any(tg.EMERGENCY in m["text"] for m in emu.sent_messages(chat)[before:]),
                        timeout=BUDGET, what="the emergency answer")
         assert time.monotonic() - start < BUDGET
+        if while_down:
+            while_down[1]()
+            conv = tg.conv_id(chat)           # the spool is replayed by the running gateway
+            deadline = time.monotonic() + 60
+            while not escalations(stack.db, conv) and time.monotonic() < deadline:
+                time.sleep(0.5)
     return tg.conv_id(chat)
 
 
@@ -225,6 +234,12 @@ def test_postgres_down_the_answer_comes_first_and_the_escalation_once_it_is_back
         page_red_flag(stack, "my lips are swelling and I can't breathe", tmp_path / "pg-down-page.png")
     finally:
         stack.proxy.start()
+    # Telegram: consent cannot be checked while the database is down; the answer still comes, and
+    # the escalation is spooled and committed once it is back (the patient had consented)
+    conv = telegram_red_flag(stack, 454545, "my tongue is swelling and I'm wheezing",
+                             while_down=(stack.proxy.stop, stack.proxy.start))
+    found = escalations(stack.db, conv)
+    assert len(found) == 1 and found[0].level == "emergency" and found[0].contact["channel"] == "telegram"
     deadline = time.monotonic() + 60
     while not escalations(stack.db, "rest-pg-down") and time.monotonic() < deadline:
         time.sleep(0.5)

@@ -59,6 +59,7 @@ COMMANDS = [("start", "What this assistant is, and what it stores"),
 SEND_ATTEMPTS = 4
 TYPING_EVERY = 4.5          # Telegram shows "typing..." for about 5 s
 RECORD_TIMEOUT = 10.0
+CONSENT_BUDGET = 1.0        # seconds the consent lookup may take before the answer goes out without it
 
 
 @lru_cache(maxsize=1)
@@ -123,6 +124,8 @@ class PatientGateway:
         self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)     # the HTTP API (/forget)
         self.rasa_url, self.rasa_timeout = rasa_url, rasa_timeout
         self._core: Optional[CoreGateway] = None
+        self._spool = None
+        self._replay: Optional[asyncio.Task] = None
         self.secret = id_secret
         self.sessions = sessions                  # None: the process-wide database (settings)
         self.record_when_rasa_down = record_when_rasa_down
@@ -163,8 +166,17 @@ class PatientGateway:
         except TelegramError as e:
             log.warning("could not set the bot's commands: %s", type(e).__name__)
         self._warm = asyncio.create_task(asyncio.to_thread(_engine))
+        service = (self.app.bot_data if self.app else {}).get("escalations")
+        if service is not None and self.record_when_rasa_down:
+            from bot.channels.core.recording import consent_checked, escalation_recorder
+
+            commit = consent_checked(escalation_recorder({CHANNEL: CONTACT_HOW}, service=service).commit,
+                                     lambda conv: patients.has_consent(conv, self.sessions))
+            self._replay = asyncio.create_task(self.spool().replay_forever(commit))
 
     async def close(self) -> None:
+        if self._replay is not None:
+            self._replay.cancel()
         await self.rasa.close()
         if self._core is not None:
             await self._core.rasa.close()
@@ -178,7 +190,7 @@ class PatientGateway:
             from bot.channels.core.recording import escalation_recorder
 
             service = (self.app.bot_data if self.app else {}).get("escalations")
-            recorder = escalation_recorder({CHANNEL: CONTACT_HOW}, service=service) \
+            recorder = escalation_recorder({CHANNEL: CONTACT_HOW}, self.spool(), service=service) \
                 if self.record_when_rasa_down and service is not None else None
             self._core = CoreGateway(RasaREST(self.rasa_url, timeout=self.rasa_timeout), engine=_engine,
                                      recorder=recorder, sender_limit=MemoryLimiter(20, 10),
@@ -311,10 +323,11 @@ class PatientGateway:
     async def handle_text(self, chat_id: int, message: str, context: ContextTypes.DEFAULT_TYPE) -> None:
         conv = self.conversation_id(chat_id)
         try:
-            consented = await self._consented(conv)
-        except Exception:
-            log.exception("consent lookup failed for %s…; answering locally", conv[:12])
-            await self.deliver(chat_id, await self.local_answer(conv, message, consented=False), context)
+            # the database retries for many seconds when it is down: the answer does not wait
+            consented = await asyncio.wait_for(self._consented(conv), CONSENT_BUDGET)
+        except Exception as e:
+            log.error("consent lookup failed for %s… (%s); answering locally", conv[:12], type(e).__name__)
+            await self.deliver(chat_id, await self.local_answer(conv, message, consented=None), context)
             return
         if not consented:
             await self.deliver(chat_id, await self.before_consent(message), context)
@@ -358,7 +371,29 @@ class PatientGateway:
         reference = None
         if decision.red_flag and consented and self.record_when_rasa_down:
             reference = await self._record_escalation(conv, decision, message)
+        elif decision.red_flag and consented is None and self.record_when_rasa_down:
+            # the database is down, so consent cannot be checked: spooled, and committed when the
+            # database is back only if the patient had consented (bot.channels.core.recording)
+            await asyncio.to_thread(self._spool_unchecked, conv, decision, message)
         return _symptom_outs(decision, reference)
+
+    def _spool_unchecked(self, conv: str, decision, message: str) -> None:
+        from bot.channels.core.recording import plain_record
+
+        record = plain_record(conv, CHANNEL, decision, message, CONTACT_HOW)
+        record["require_consent"] = True
+        self.spool().put(record)
+
+    def spool(self):
+        from bot import settings as settings_mod
+        from bot.channels.core.spool import Spool
+        from bot.channels.core.staff_warning import telegram_staff_warning
+
+        if self._spool is None:
+            cfg = settings_mod.get()
+            self._spool = Spool(cfg.data_dir / "spool", warn=telegram_staff_warning(
+                cfg.telegram_bot_token, cfg.telegram_staff_chat_id, cfg.telegram_api_base_url))
+        return self._spool
 
     async def _record_escalation(self, conv: str, decision, message: str) -> Optional[str]:
         service = (self.app.bot_data if self.app else {}).get("escalations")
