@@ -10,6 +10,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import conversation
+from bot.channels.core.gateway import tag
 from bot.escalation import get_service
 
 from . import memory as slots
@@ -48,7 +49,7 @@ async def escalate(tracker: Tracker, decision, text: str) -> Optional[str]:
             {"channel": channel, "how": CHANNELS.get(channel, channel)})
     except Exception:
         # The patient still gets the urgent answer with the numbers; only "staff alerted" is withheld.
-        log.exception("could not record the escalation for conversation %s", tracker.sender_id)
+        log.exception("could not record the escalation for conversation %s", tag(tracker.sender_id))
         return None
     return recorded.id
 
@@ -66,13 +67,14 @@ class ActionTriage(Action):
             decision = conversation.assess(text, memory)
         except Exception:
             # Never silence: the patient gets the clinic's numbers even if the engine fails.
-            log.exception("triage failed for conversation %s", tracker.sender_id)
+            log.exception("triage failed for conversation %s", tag(tracker.sender_id))
             send(dispatcher, conversation.engine_error_lines())
             return []
         reference = await escalate(tracker, decision, text) if decision.red_flag else None
         reply = conversation.compose(decision, memory, intent=intent, escalation_ref=reference)
-        log.info("triage conversation=%s level=%s concepts=%s escalation=%s", tracker.sender_id,
-                 decision.level, ",".join(sorted({f.concept for f in decision.findings if f.counts})), reference)
+        # INFO names no symptom and no raw id (health data); DEBUG, off in production, has the concepts
+        log.info("triage conversation=%s level=%s escalation=%s", tag(tracker.sender_id), decision.level, reference)
+        log.debug("triage concepts=%s", ",".join(sorted({f.concept for f in decision.findings if f.counts})))
         send(dispatcher, reply.lines)
         return slots.to_events(reply.memory) + ([SlotSet("escalation_id", reference)] if reference else [])
 

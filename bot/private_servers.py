@@ -65,4 +65,25 @@ def run_rasa(model: str, port: int, action_port: int, web_origins: List[str], da
     endpoints = service_auth.render_endpoints(template, Path(data_dir) / f"endpoints-{port}.yml", action_port,
                                               service_auth.action_secret(data_dir))
     sys.argv = ["rasa", *rasa_argv(model, port, str(endpoints), web_origins, data_dir, credentials)]
+    hide_sql_parameters()
     rasa_main()
+
+
+def hide_sql_parameters() -> None:
+    """Rasa's SQL tracker store builds its own engine; an error there (a locked SQLite file, a lost
+    PostgreSQL connection) would print the bound parameters, i.e. the patient's message. Every
+    engine made in this process hides them."""
+    import functools
+
+    import sqlalchemy
+
+    original = sqlalchemy.create_engine
+    if getattr(original, "hides_parameters", False):
+        return
+
+    @functools.wraps(original)
+    def create_engine(*args, **kwargs):
+        kwargs.setdefault("hide_parameters", True)
+        return original(*args, **kwargs)
+    create_engine.hides_parameters = True          # type: ignore[attr-defined]
+    sqlalchemy.create_engine = create_engine

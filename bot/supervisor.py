@@ -87,7 +87,8 @@ def run(model: str, wait_seconds: float = 300) -> int:
         return 2
     # databases, secrets and rendered endpoints: readable by this user only
     os.umask(0o077)
-    private_dir(ROOT / "var")
+    for path in private_dir(ROOT / "var").rglob("*"):     # files left by an earlier, looser version
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
     ports = _ports()
     procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"])
     stopping = False

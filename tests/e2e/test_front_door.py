@@ -101,3 +101,22 @@ def test_no_connection_from_another_interface(live_bot):
         port = int(url.rsplit(":", 1)[1])
         with pytest.raises(OSError):
             socket.create_connection((outward, port), timeout=3).close()
+
+
+def test_rasas_tracker_store_errors_hide_the_patients_words():
+    """A SQL error in Rasa's own tracker store names the statement, never its bound parameters."""
+    import sqlalchemy
+
+    from bot.private_servers import hide_sql_parameters
+
+    original = sqlalchemy.create_engine
+    try:
+        hide_sql_parameters()
+        engine = sqlalchemy.create_engine("sqlite://")
+        with engine.connect() as c:
+            c.execute(sqlalchemy.text("create table events (data text not null)"))
+            with pytest.raises(sqlalchemy.exc.IntegrityError) as err:
+                c.execute(sqlalchemy.text("insert into events values (:d), (NULL)"), {"d": "quokka fainted"})
+        assert "quokka" not in str(err.value) and "hidden" in str(err.value).lower()
+    finally:
+        sqlalchemy.create_engine = original
