@@ -1,9 +1,9 @@
 """`python -m bot run`: start every process of the embedded deployment, report, stop them together.
 
-Processes: the Rasa action server (127.0.0.1:5055, shared secret), the Rasa server with REST and
-socket.io (127.0.0.1:5005, HTTP API behind a JWT), the
-web app with the patients' chat page and the nurses' dashboard (8080), and, when a Telegram token
-is set, the Telegram gateway and the staff-alert relay. Ctrl-C or SIGTERM stops them all.
+Processes: the Rasa action server (127.0.0.1:5055, shared secret), the Rasa server with its REST
+channel (127.0.0.1:5005, HTTP API behind a JWT), the web app with the patients' chat page and the nurses' dashboard (8080), and, when a Telegram token
+is set, the Telegram gateway; and always the outbox relay with its timers (Telegram staff chat when
+configured, else the dashboard alone). Ctrl-C or SIGTERM stops them all.
 """
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_por
         # long polling: one process receives the bot's updates (staff buttons and patients' chats)
         out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
                                         "--rasa-url", f"http://localhost:{rasa_port}"]))
-        if os.environ.get("TELEGRAM_STAFF_CHAT_ID"):
-            out.append(Service("relay", [sys.executable, "-m", "bot", "relay"],
-                               env={"RASA_URL": f"http://localhost:{rasa_port}"}))
+    # the outbox relay and its timers always run: re-alerts and "please call us directly" do not
+    # depend on Telegram (without it, the dashboard is the staff's target)
+    out.append(Service("relay", [sys.executable, "-m", "bot", "relay"],
+                       env={"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"}))
     return out
 
 
@@ -141,8 +142,8 @@ def run(model: str, wait_seconds: float = 300) -> int:
         if any(s.name == "telegram" for s in procs):
             print("  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
                   "privately, nurses use the staff chat's buttons", flush=True)
-            print("  Staff alerts relay:   " + ("running (python -m bot relay)" if any(s.name == "relay" for s in procs)
-                                             else "off (set TELEGRAM_STAFF_CHAT_ID)"), flush=True)
+        print("  Staff alerts and timers: python -m bot relay (" + ("Telegram staff chat and dashboard"
+              if os.environ.get("TELEGRAM_STAFF_CHAT_ID") else "dashboard") + ")", flush=True)
         print(f"  REST:   curl -s localhost:{ports['web']}/webhooks/rest/webhook "
               "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'  (through the gateway)",
               flush=True)

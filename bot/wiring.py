@@ -24,18 +24,33 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-def build_relay(patient_notifier=None) -> OutboxRelay:
-    cfg = settings_mod.get()
-    if not (cfg.telegram_bot_token and cfg.telegram_staff_chat_id):
-        raise SystemExit("the relay needs TELEGRAM_BOT_TOKEN and TELEGRAM_STAFF_CHAT_ID; without them "
-                         "escalations are still recorded and shown on the dashboard")
-    from bot.channels.telegram.api import make_bot
-    from bot.channels.telegram.staff import TelegramStaffNotifier
+class DashboardTarget:
+    """The target that needs no configuration: the nurses' dashboard reads escalations from the
+    database, so an alert is 'sent' once it is committed; the timers still run for it."""
 
-    bot = make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url)
+    bot = None
+
+    async def send_alert(self, view) -> dict:
+        return {"target": "dashboard"}
+
+    async def update_alert(self, ref, view) -> None:
+        return None
+
+
+def build_relay(patient_notifier=None) -> OutboxRelay:
+    """The outbox relay and its timers, always: the Telegram staff chat when it is configured,
+    otherwise the dashboard alone (re-alerts and 'please call us directly' notices still run)."""
+    cfg = settings_mod.get()
     db = default_db()
-    return OutboxRelay(db.sessions, get_service(), TelegramStaffNotifier(bot, cfg.telegram_staff_chat_id),
-                       patient=patient_notifier, is_postgres=db.is_postgres)
+    if cfg.telegram_bot_token and cfg.telegram_staff_chat_id:
+        from bot.channels.telegram.api import make_bot
+        from bot.channels.telegram.staff import TelegramStaffNotifier
+
+        staff = TelegramStaffNotifier(make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url),
+                                      cfg.telegram_staff_chat_id)
+    else:
+        staff = DashboardTarget()
+    return OutboxRelay(db.sessions, get_service(), staff, patient=patient_notifier, is_postgres=db.is_postgres)
 
 
 def _quiet_http_logs() -> None:
@@ -45,30 +60,35 @@ def _quiet_http_logs() -> None:
 
 
 def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
-    """'Call us directly' notices: Telegram patients by Telegram, the others through Rasa."""
+    """'Call us directly' notices: Telegram patients by Telegram (when there is a bot), the others
+    through Rasa and, for an open web page, the web app."""
     from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
-    from bot.channels.telegram.notifier import TelegramPatientNotifier
-
     from bot.service_auth import rasa_secret
 
     rasa = RasaPatientNotifier(rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
                                token=rasa_secret(settings_mod.get().data_dir),
                                web_url=os.environ.get("HSG_WEB_URL", "http://127.0.0.1:8080"))
+    if bot is None:
+        return PatientNotifiers(rasa)
+    from bot.channels.telegram.notifier import TelegramPatientNotifier
     return PatientNotifiers(rasa, by_channel={"telegram": TelegramPatientNotifier(bot, sessions)})
 
 
 async def run_relay(patient_notifier=None) -> None:
     _quiet_http_logs()
     relay = build_relay(patient_notifier)
+    bot = getattr(relay.staff, "bot", None)
     if patient_notifier is None:
-        relay.patient = patient_notifiers(relay.staff.bot)
-    await relay.staff.bot.initialize()
+        relay.patient = patient_notifiers(bot)
+    if bot is not None:
+        await bot.initialize()
     stop = _stop_event()
-    log.info("outbox relay running")
+    log.info("outbox relay running (%s)", "Telegram staff chat" if bot is not None else "dashboard only")
     try:
         await relay.run_forever(stop)
     finally:
-        await relay.staff.bot.shutdown()
+        if bot is not None:
+            await bot.shutdown()
 
 
 def build_gateway(rasa_url: str):
