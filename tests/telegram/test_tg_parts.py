@@ -186,11 +186,12 @@ def test_supervisor_starts_telegram_and_the_relay(monkeypatch):
 
     monkeypatch.delenv("TELEGRAM_STAFF_CHAT_ID", raising=False)
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
-    assert {s.name for s in services("m.tar.gz")} & {"telegram", "relay"} == set()
+    # the relay (alerts and timers) always runs; Telegram only with its token
+    assert {s.name for s in services("m.tar.gz")} & {"telegram", "relay"} == {"relay"}
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:x")
     names = {s.name: s for s in services("m.tar.gz")}
     assert names["telegram"].argv[-3:] == ["telegram", "--rasa-url", "http://localhost:5005"]
-    assert "relay" not in names
+    assert names["relay"].argv[-2:] == ["bot", "relay"]
     monkeypatch.setenv("TELEGRAM_STAFF_CHAT_ID", "-100123")
     names = {s.name: s for s in services("m.tar.gz")}
     assert names["relay"].argv[-2:] == ["bot", "relay"]
