@@ -50,7 +50,8 @@ def rasa_argv(model: str, port: int, endpoints: str, web_origins: List[str], dat
               credentials: str = "credentials.yml", host: str = LOOPBACK) -> List[str]:
     argv = ["run", "--model", model, "--enable-api", "--interface", host, "--port", str(port),
             "--endpoints", endpoints, "--credentials", credentials,
-            "--jwt-secret", service_auth.rasa_secret(data_dir), "--jwt-method", service_auth.JWT_METHOD]
+            # "--opt=value": a secret that starts with "-" must not read as an option
+            f"--jwt-secret={service_auth.rasa_secret(data_dir)}", f"--jwt-method={service_auth.JWT_METHOD}"]
     if web_origins:
         argv += ["--cors", *web_origins]
     return argv

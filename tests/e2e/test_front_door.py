@@ -120,3 +120,18 @@ def test_rasas_tracker_store_errors_hide_the_patients_words():
         assert "quokka" not in str(err.value) and "hidden" in str(err.value).lower()
     finally:
         sqlalchemy.create_engine = original
+
+
+def test_a_secret_that_starts_with_a_dash_still_reaches_rasa(tmp_path, monkeypatch):
+    """token_urlsafe can start with '-': argparse must not read the secret as an option."""
+    from rasa.cli.arguments.run import add_server_arguments
+    import argparse
+
+    from bot.private_servers import rasa_argv
+
+    monkeypatch.setenv("RASA_AUTH_TOKEN", "-starts-with-a-dash")
+    argv = rasa_argv("m.tar.gz", 5005, "e.yml", [], tmp_path)
+    parser = argparse.ArgumentParser()
+    add_server_arguments(parser)
+    known, _ = parser.parse_known_args(argv[1:])
+    assert known.jwt_secret == "-starts-with-a-dash"
