@@ -192,7 +192,7 @@ class ChatServer:
 def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[str] = None) -> ChatServer:
     """The composition of the web channels: Rasa on loopback, the engine, limits, the recorder."""
     from bot.channels.core import limits
-    from bot.channels.core.rasa import RasaREST
+    from bot.channels.core.rasa import RasaClient
     from bot.channels.telegram.identity import load_secret
     from bot.triage import engine
 
@@ -208,7 +208,7 @@ def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[
         cfg.telegram_bot_token, cfg.telegram_staff_chat_id, cfg.telegram_api_base_url))
     recorder = escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}, spool)
     gateway = PatientGateway(
-        RasaREST(rasa_url), engine=engine, recorder=recorder,
+        RasaClient(rasa_url), engine=engine, recorder=recorder,
         sender_limit=limits.limiter(redis_url, 8, 10), address_limit=limits.limiter(redis_url, 120, 60))
     chat = ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins,
                       forgetter=web_forgetter(rasa_url, data_dir))
@@ -221,13 +221,13 @@ def web_forgetter(rasa_url: str, data_dir):
     events deleted, the patient rows deleted and audited; True when Rasa holds nothing more."""
     import asyncio
 
-    from bot.channels.telegram.rasa_client import RasaClient, RasaUnavailable
+    from bot.channels.core.rasa import RasaClient, RasaUnavailable
     from bot.escalation import patients
     from bot.privacy import forget_rasa_conversation
     from bot.service_auth import rasa_secret
 
     async def forget(conversation_id: str) -> bool:
-        client = RasaClient(rasa_url, token=rasa_secret(data_dir), timeout=10, input_channel="web")
+        client = RasaClient(rasa_url, token=rasa_secret(data_dir), timeout=10)
         cleared = False
         try:
             await client.replace_tracker(conversation_id, [])

@@ -25,7 +25,7 @@ from sqlalchemy import select
 
 from bot import settings as bot_settings
 from bot.channels.core import PatientGateway
-from bot.channels.core.rasa import RasaREST
+from bot.channels.core.rasa import RasaClient
 from bot.channels.core.spool import Spool
 from bot.escalation.db import Database
 from bot.escalation.models import Escalation
@@ -138,7 +138,7 @@ def stack(tmp_path_factory):
         emu = TelegramEmulator().__enter__()
         spool = Spool(tmp / "var" / "spool", warn=telegram_staff_warning(emu.token, "-100777", emu.base_url))
         recorder = escalation_recorder({"rest": "REST", "web": "web page"}, spool, Escalations(db.sessions))
-        gateway = PatientGateway(RasaREST(f"http://127.0.0.1:{rasa_port}"), engine=engine, recorder=recorder)
+        gateway = PatientGateway(RasaClient(f"http://127.0.0.1:{rasa_port}"), engine=engine, recorder=recorder)
         settings = dataclasses.replace(bot_settings.load(), data_dir=tmp / "var")
         web_port = _free_port()
         chat = ChatServer(gateway, SessionTokens(b"s" * 32), [f"http://127.0.0.1:{web_port}"])

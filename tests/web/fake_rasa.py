@@ -3,19 +3,18 @@
 The page talks to the web app's socket.io; the web app's gateway posts each message to Rasa's REST
 channel, here this fake: `POST /webhooks/rest/webhook` {sender, message} is recorded in `messages`
 and answered with texts (buttons as Rasa sends them) and {"custom": {"triage": ...}} after the text
-it belongs to. (It still speaks Rasa's socket.io channel too, for tests of that channel.)
+it belongs to.
 
 Scripted answers: "lips" -> emergency; "<" (markup) -> the message echoed back, level info;
 a quick-reply payload "yes, the painkillers help" -> thanks, level info; anything else -> urgent
-plus a follow-up question with quick replies. `go_down()` cuts every connection and answers 503
-until `down` is set back to False (Rasa restarting); the REST channel then answers 503.
+plus a follow-up question with quick replies. While `down` is True the channel answers 503 (Rasa
+restarting); `delay` is how long it thinks before answering.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, Dict, List, Tuple
 
-import socketio
 from aiohttp import web
 
 REPLY_DELAY = 0.4      # seconds before the first answer, so the page's typing indicator shows
@@ -36,16 +35,10 @@ def finding(concept: str, name: str, text: str, level: str, **extra: Any) -> Dic
 
 class FakeRasa:
     def __init__(self) -> None:
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*")
-        self.down = False                                 # an outage: /socket.io/ answers 503
+        self.down = False                                 # an outage: the channel answers 503
         self.delay = REPLY_DELAY
-        self._transports: Set[asyncio.BaseTransport] = set()
-        self.app = web.Application(middlewares=[self._outage])
-        self.sio.attach(self.app, socketio_path="/socket.io")
-        self.session_requests: List[str] = []            # session ids, in order
-        self.messages: List[Tuple[str, str]] = []         # (session_id, message)
-        self.sio.on("session_request", self.on_session_request)
-        self.sio.on("user_uttered", self.on_user_uttered)
+        self.messages: List[Tuple[str, str]] = []         # (sender, message)
+        self.app = web.Application()
         self.app.router.add_post("/webhooks/rest/webhook", self.rest)
 
     async def rest(self, request: web.Request) -> web.Response:
@@ -61,41 +54,6 @@ class FakeRasa:
                                                             for q in event["quick_replies"]]}
             answers.append({"recipient_id": body["sender"], **event})
         return web.json_response(answers)
-
-    @web.middleware
-    async def _outage(self, request: web.Request, handler):
-        if request.path.startswith(("/socket.io", "/webhooks")):
-            if self.down:
-                raise web.HTTPServiceUnavailable()
-            if request.transport is not None:
-                self._transports.add(request.transport)
-        return await handler(request)
-
-    async def go_down(self) -> None:
-        """Cut every connection (as a crash would) and refuse new ones until `down` is False."""
-        self.down = True
-        for transport in list(self._transports):
-            transport.close()
-        self._transports.clear()
-
-    async def on_session_request(self, sid: str, data: Dict[str, Any]) -> None:
-        session_id = (data or {}).get("session_id")
-        if not session_id:
-            session_id = "server-made-" + sid
-        self.session_requests.append(session_id)
-        await self.sio.enter_room(sid, session_id)
-        await self.sio.emit("session_confirm", session_id, room=sid)
-
-    async def on_user_uttered(self, sid: str, data: Dict[str, Any]) -> None:
-        session_id = (data or {}).get("session_id")
-        if not session_id:
-            return                      # Rasa ignores it (and warns)
-        message = str(data.get("message", ""))
-        self.messages.append((session_id, message))
-        await asyncio.sleep(REPLY_DELAY)
-        for event in self.answer(message):
-            await self.sio.emit("bot_uttered", event, room=session_id)
-            await asyncio.sleep(0.02)
 
     @staticmethod
     def answer(message: str) -> List[Dict[str, Any]]:

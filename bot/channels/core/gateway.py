@@ -170,7 +170,7 @@ class PatientGateway:
         """The engine's answer to a warning sign (nothing for anything else)."""
         if decision is None or not decision.red_flag:
             return []
-        return _answer(decision, None)
+        return safety_answer(decision, None)
 
     async def _local(self, sender: str, channel: str, text: str, decision, started: float) -> Reply:
         if decision is None or decision.level == "info":
@@ -178,7 +178,7 @@ class PatientGateway:
         left = ANSWER_TARGET - (asyncio.get_running_loop().time() - started)
         wait = min(RECORD_BUDGET, max(0.2, left))
         reference = await self._record(sender, channel, decision, text, wait) if decision.red_flag else None
-        return Reply(_answer(decision, reference), "local", decision.level, sender)
+        return Reply(safety_answer(decision, reference), "local", decision.level, sender)
 
     async def _record(self, sender: str, channel: str, decision, text: str, wait: float) -> Optional[str]:
         """Committed in the background; the answer waits at most `wait` s for its reference."""
@@ -206,7 +206,7 @@ class PatientGateway:
             await asyncio.wait(list(self._pending), timeout=timeout)
 
 
-def _answer(decision, reference: Optional[str]) -> List[Dict[str, Any]]:
+def safety_answer(decision, reference: Optional[str]) -> List[Dict[str, Any]]:
     """bot.conversation's answer (the wording Rasa's actions use), in Rasa's REST format, without
     the follow-up question (its answer could not be followed up here)."""
     reply = conversation.compose(decision, conversation.Memory(), escalation_ref=reference)

@@ -41,13 +41,14 @@ from telegram.ext import (Application, CallbackQueryHandler, CommandHandler, Con
 from bot import conversation
 from bot.channels.core import Inbound
 from bot.channels.core import PatientGateway as CoreGateway
+from bot.channels.core.gateway import safety_answer
 from bot.privacy import forget_rasa_conversation
 from bot.escalation import patients
 
 from . import format as fmt
 from .api import retry_after_seconds
 from .identity import opaque_id
-from .rasa_client import RasaClient, RasaUnavailable
+from bot.channels.core.rasa import RasaClient, RasaUnavailable
 
 log = logging.getLogger(__name__)
 TEXTS_FILE = Path(__file__).with_name("texts.yml")
@@ -121,8 +122,8 @@ def _kind(update: Update) -> str:
 class PatientGateway:
     def __init__(self, rasa_url: str, id_secret: bytes, sessions=None, rasa_token: Optional[str] = None,
                  rasa_timeout: float = 30, record_when_rasa_down: bool = True):
-        self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)     # the HTTP API (/forget)
-        self.rasa_url, self.rasa_timeout = rasa_url, rasa_timeout
+        self.rasa = RasaClient(rasa_url, token=rasa_token, timeout=rasa_timeout)
+        self.rasa_timeout = rasa_timeout
         self._core: Optional[CoreGateway] = None
         self._spool = None
         self._replay: Optional[asyncio.Task] = None
@@ -178,21 +179,18 @@ class PatientGateway:
         if self._replay is not None:
             self._replay.cancel()
         await self.rasa.close()
-        if self._core is not None:
-            await self._core.rasa.close()
 
     def core(self) -> CoreGateway:
         """The patient gateway for this channel (built on first use: the escalation service is the
         application's, known once registered)."""
         if self._core is None:
             from bot.channels.core.limits import MemoryLimiter
-            from bot.channels.core.rasa import RasaREST
             from bot.channels.core.recording import escalation_recorder
 
             service = (self.app.bot_data if self.app else {}).get("escalations")
             recorder = escalation_recorder({CHANNEL: CONTACT_HOW}, self.spool(), service=service) \
                 if self.record_when_rasa_down and service is not None else None
-            self._core = CoreGateway(RasaREST(self.rasa_url, timeout=self.rasa_timeout), engine=_engine,
+            self._core = CoreGateway(self.rasa, engine=_engine,
                                      recorder=recorder, sender_limit=MemoryLimiter(20, 10),
                                      rasa_timeout=self.rasa_timeout)
         return self._core
@@ -396,20 +394,16 @@ class PatientGateway:
         return self._spool
 
     async def _record_escalation(self, conv: str, decision, message: str) -> Optional[str]:
-        service = (self.app.bot_data if self.app else {}).get("escalations")
-        if service is None:
+        """The same record the gateway makes (bot.channels.core.recording), spooled if refused."""
+        recorder = self.core().recorder
+        if recorder is None:
             return None
-        active = [f for f in decision.findings if f.counts and f.level in ("urgent", "emergency")]
         try:
-            recorded = await asyncio.wait_for(asyncio.to_thread(
-                service.record, conv, CHANNEL, decision.level, conversation.summary(active),
-                conversation.payload(decision, None)["triage"]["findings"], decision.reasons, message, [],
-                decision.values.days_since_procedure, {"channel": CHANNEL, "how": CONTACT_HOW}), RECORD_TIMEOUT)
+            return await asyncio.wait_for(asyncio.to_thread(recorder, conv, CHANNEL, decision, message),
+                                          RECORD_TIMEOUT)
         except Exception:
             log.exception("could not record the escalation for %s… while Rasa is down", conv[:12])
             return None
-        log.info("escalation %s recorded by the gateway for %s… (Rasa down)", recorded.id, conv[:12])
-        return recorded.id
 
     async def on_other_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         m = update.effective_message
@@ -500,8 +494,6 @@ def _engine():
 
 
 def _symptom_outs(decision, reference: Optional[str]) -> List[Out]:
-    """bot.conversation's answer for a decision (same wording as in Rasa), without the follow-up
-    question (its answer could not be followed up here)."""
-    reply = conversation.compose(decision, conversation.Memory(), escalation_ref=reference)
-    lines = reply.lines[:-1] if reply.memory.expecting else reply.lines
-    return [Out(line.text, emphasis=(i == 0 and decision.level == "emergency")) for i, line in enumerate(lines)]
+    """The gateway's safety answer (bot.conversation's wording, without the follow-up question),
+    formatted for Telegram."""
+    return answers_from_rasa(safety_answer(decision, reference))
