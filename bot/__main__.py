@@ -146,6 +146,17 @@ def _relay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timers(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from bot.wiring import run_timers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_timers())
+    return 0
+
+
 def _telegram(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -207,8 +218,10 @@ def main(argv=None) -> int:
     p.add_argument("--telegram-id", type=int, help="the nurse's Telegram user id (for the alert buttons)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=_staff_add)
-    p = sub.add_parser("relay", help="deliver staff alerts from the outbox and run the timers")
+    p = sub.add_parser("relay", help="deliver staff alerts from the outbox (Telegram, email, dashboard)")
     p.set_defaults(func=_relay)
+    p = sub.add_parser("timers", help="re-alert unacknowledged escalations; tell patients to call directly")
+    p.set_defaults(func=_timers)
     p = sub.add_parser("telegram", help="the Telegram bot: staff buttons and patients' private chats "
                                         "(long polling, or --webhook)")
     p.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"),

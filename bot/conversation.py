@@ -118,9 +118,18 @@ def _remember(memory: Memory, decision: Decision) -> Memory:
                   expecting=None, level=level, asked=list(memory.asked))
 
 
+def staff_reached() -> bool:
+    """Whether an alert reaches a nurse who is not watching the dashboard (Telegram or email is
+    configured); only then may the patient read that the nurses were alerted."""
+    from bot.escalation.service import PUSH_TARGETS
+
+    return any(t in PUSH_TARGETS for t in settings.get().staff_targets())
+
+
 def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
             escalation_ref: Optional[str] = None) -> Reply:
-    """The reply to a symptom turn. escalation_ref: set when the clinic's nurses were alerted."""
+    """The reply to a symptom turn. escalation_ref: set when the escalation was recorded; the
+    answer says the nurses were alerted only if a target reaches them (staff_reached)."""
     r = replies()
     new_memory = _remember(memory, decision)
     active = [f for f in decision.findings if f.counts and RANK[f.level] > RANK["info"]]
@@ -137,7 +146,8 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
         say(r["triage"]["emergency"], True)
         say(r["safety_net"]["emergency"])
     elif level == "urgent":
-        say(r["triage"]["urgent_staff_alerted" if escalation_ref else "urgent"], True)
+        key = ("urgent_staff_alerted" if staff_reached() else "urgent_staff_listed") if escalation_ref else "urgent"
+        say(r["triage"][key], True)
         say(r["safety_net"]["urgent"])
     elif level == "routine":
         say(r["triage"]["routine"], True)

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
@@ -34,6 +34,33 @@ class Clinic:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    """Alert email (reference, level, time, dashboard link; never the patient's words)."""
+
+    host: Optional[str] = None
+    port: int = 25
+    user: Optional[str] = None
+    password: Optional[str] = None
+    starttls: bool = False
+    sender: Optional[str] = None
+    recipients: Tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host and self.sender and self.recipients)
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """Where staff alerts go and how a flood is tamed (clinic.yml `escalation`)."""
+
+    targets: Tuple[str, ...] = ("telegram", "email", "dashboard")
+    max_alerts_per_minute: Dict[str, int] = field(default_factory=lambda: {"telegram": 20, "email": 10})
+    new_per_channel_per_minute: int = 30
+    dashboard_url: str = "http://localhost:8080/staff/"
+
+
+@dataclass(frozen=True)
 class Settings:
     clinic: Clinic
     resend_after_minutes: float
@@ -43,6 +70,16 @@ class Settings:
     telegram_bot_token: Optional[str]
     telegram_staff_chat_id: Optional[str]
     telegram_api_base_url: Optional[str]
+    smtp: Smtp = Smtp()
+    alerting: Alerting = Alerting()
+
+    def staff_targets(self) -> Tuple[str, ...]:
+        """The alert targets in use: those listed in clinic.yml whose settings are present; the
+        dashboard needs none and is always one."""
+        ready = {"telegram": bool(self.telegram_bot_token and self.telegram_staff_chat_id),
+                 "email": self.smtp.configured, "dashboard": True}
+        chosen = [t for t in self.alerting.targets if ready.get(t)]
+        return tuple(dict.fromkeys(chosen + ["dashboard"]))
 
 
 def load(clinic_file: Optional[Path] = None) -> Settings:
@@ -64,7 +101,38 @@ def load(clinic_file: Optional[Path] = None) -> Settings:
         telegram_bot_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
         telegram_staff_chat_id=os.environ.get("TELEGRAM_STAFF_CHAT_ID") or None,
         telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
+        smtp=_smtp(esc.get("email") or {}, os.environ),
+        alerting=_alerting(esc, os.environ),
     )
+
+
+def _smtp(doc: Mapping[str, Any], env: Mapping[str, str]) -> Smtp:
+    """clinic.yml `escalation.email`, each value overridden by its environment variable."""
+    def pick(var: str, key: str, default: Any = None) -> Any:
+        return env.get(var) or doc.get(key) or default
+
+    to = pick("ALERT_EMAIL_TO", "to", "")
+    recipients = tuple(a.strip() for a in (to if isinstance(to, list) else str(to).split(",")) if a.strip())
+    return Smtp(host=pick("SMTP_HOST", "host"), port=int(pick("SMTP_PORT", "port", 25)),
+                user=pick("SMTP_USER", "user"), password=env.get("SMTP_PASSWORD") or None,
+                starttls=str(pick("SMTP_STARTTLS", "starttls", "false")).lower() in ("1", "true", "yes"),
+                sender=pick("ALERT_EMAIL_FROM", "from"), recipients=recipients)
+
+
+def _alerting(esc: Mapping[str, Any], env: Mapping[str, str]) -> Alerting:
+    base = Alerting()
+    targets = env.get("HSG_ALERT_TARGETS") or esc.get("targets") or base.targets
+    if isinstance(targets, str):
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    unknown = set(targets) - {"telegram", "email", "dashboard"}
+    if unknown:
+        raise ValueError(f"escalation.targets: unknown target(s) {', '.join(sorted(unknown))}")
+    limits = {**base.max_alerts_per_minute, **{str(k): int(v) for k, v in
+                                               (esc.get("max_alerts_per_minute") or {}).items()}}
+    return Alerting(targets=tuple(targets), max_alerts_per_minute=limits,
+                    new_per_channel_per_minute=int(esc.get("new_per_channel_per_minute",
+                                                           base.new_per_channel_per_minute)),
+                    dashboard_url=env.get("HSG_DASHBOARD_URL") or esc.get("dashboard_url") or base.dashboard_url)
 
 
 @lru_cache(maxsize=1)

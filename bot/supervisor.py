@@ -68,10 +68,11 @@ def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_por
         # long polling: one process receives the bot's updates (staff buttons and patients' chats)
         out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
                                         "--rasa-url", f"http://localhost:{rasa_port}"]))
-    # the outbox relay and its timers always run: re-alerts and "please call us directly" do not
-    # depend on Telegram (without it, the dashboard is the staff's target)
+    # the outbox relay and the timers always run: re-alerts and "please call us directly" do not
+    # depend on Telegram (without it, email and the dashboard are the staff's targets)
     out.append(Service("relay", [sys.executable, "-m", "bot", "relay"],
                        env={"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"}))
+    out.append(Service("timers", [sys.executable, "-m", "bot", "timers"]))
     return out
 
 
@@ -142,8 +143,10 @@ def run(model: str, wait_seconds: float = 300) -> int:
         if any(s.name == "telegram" for s in procs):
             print("  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
                   "privately, nurses use the staff chat's buttons", flush=True)
-        print("  Staff alerts and timers: python -m bot relay (" + ("Telegram staff chat and dashboard"
-              if os.environ.get("TELEGRAM_STAFF_CHAT_ID") else "dashboard") + ")", flush=True)
+        from bot import settings as settings_mod
+
+        print("  Staff alerts: python -m bot relay (" + ", ".join(settings_mod.get().staff_targets())
+              + "); timers: python -m bot timers", flush=True)
         print(f"  REST:   curl -s localhost:{ports['web']}/webhooks/rest/webhook "
               "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'  (through the gateway)",
               flush=True)

@@ -26,9 +26,11 @@ def _stop_event() -> asyncio.Event:
 
 class DashboardTarget:
     """The target that needs no configuration: the nurses' dashboard reads escalations from the
-    database, so an alert is 'sent' once it is committed; the timers still run for it."""
+    database (and raises its alarm from its live feed), so an alert is 'sent' once committed."""
 
     bot = None
+    target_name = "dashboard"
+    max_per_minute = None
 
     async def send_alert(self, view) -> dict:
         return {"target": "dashboard"}
@@ -36,21 +38,57 @@ class DashboardTarget:
     async def update_alert(self, ref, view) -> None:
         return None
 
+    async def send_digest(self, views) -> dict:
+        return {"target": "dashboard", "digest": len(views)}
 
-def build_relay(patient_notifier=None) -> OutboxRelay:
-    """The outbox relay and its timers, always: the Telegram staff chat when it is configured,
-    otherwise the dashboard alone (re-alerts and 'please call us directly' notices still run)."""
+
+def staff_targets(cfg) -> dict:
+    """The registry of alert targets, from clinic.yml `escalation.targets` and the settings each
+    needs (bot.settings.Settings.staff_targets): Telegram, email, and always the dashboard."""
+    limits = cfg.alerting.max_alerts_per_minute
+    targets: dict = {}
+    for name in cfg.staff_targets():
+        if name == "telegram":
+            from bot.channels.telegram.api import make_bot
+            from bot.channels.telegram.staff import TelegramStaffNotifier
+
+            targets[name] = TelegramStaffNotifier(make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url),
+                                                  cfg.telegram_staff_chat_id, limits.get("telegram"),
+                                                  cfg.alerting.dashboard_url)
+        elif name == "email":
+            from bot.channels.email import EmailNotifier
+
+            targets[name] = EmailNotifier(cfg.smtp, cfg.clinic.name, cfg.alerting.dashboard_url,
+                                          limits.get("email"))
+        else:
+            targets[name] = DashboardTarget()
+    return targets
+
+
+def build_relay(patient_notifier=None, run_timers: bool = False) -> OutboxRelay:
+    """The outbox relay over every configured target. The timers run in their own worker
+    (`python -m bot timers`), which the supervisor always starts."""
     cfg = settings_mod.get()
     db = default_db()
-    if cfg.telegram_bot_token and cfg.telegram_staff_chat_id:
-        from bot.channels.telegram.api import make_bot
-        from bot.channels.telegram.staff import TelegramStaffNotifier
+    return OutboxRelay(db.sessions, get_service(), staff_targets(cfg), patient=patient_notifier,
+                       is_postgres=db.is_postgres, run_timers=run_timers)
 
-        staff = TelegramStaffNotifier(make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url),
-                                      cfg.telegram_staff_chat_id)
-    else:
-        staff = DashboardTarget()
-    return OutboxRelay(db.sessions, get_service(), staff, patient=patient_notifier, is_postgres=db.is_postgres)
+
+async def run_timers(poll_seconds: float = 1.0) -> None:
+    """Re-alerts of unacknowledged escalations and 'please call us directly' notices: due times
+    live in the database, so this worker can restart or run twice without losing or doubling."""
+    service = get_service()
+    stop = _stop_event()
+    log.info("escalation timers running")
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(service.tick)
+        except Exception:      # a database outage: the next round retries
+            log.exception("escalation timers failed; retrying")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _quiet_http_logs() -> None:
@@ -76,14 +114,14 @@ def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
 
 async def run_relay(patient_notifier=None) -> None:
     _quiet_http_logs()
-    relay = build_relay(patient_notifier)
-    bot = getattr(relay.staff, "bot", None)
+    relay = build_relay(patient_notifier, run_timers=os.environ.get("HSG_RELAY_RUNS_TIMERS") == "1")
+    bot = getattr(relay.targets.get("telegram"), "bot", None)
     if patient_notifier is None:
         relay.patient = patient_notifiers(bot)
     if bot is not None:
         await bot.initialize()
     stop = _stop_event()
-    log.info("outbox relay running (%s)", "Telegram staff chat" if bot is not None else "dashboard only")
+    log.info("outbox relay running (targets: %s)", ", ".join(relay.targets))
     try:
         await relay.run_forever(stop)
     finally:

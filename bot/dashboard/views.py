@@ -122,19 +122,28 @@ def _level(level: str) -> Dict[str, str]:
 
 
 def alert_state(rows: Iterable[OutboxMessage], now: dt.datetime) -> Dict[str, Any]:
-    """Whether the staff were told: from the latest alert (or level-raised alert) and its re-sends."""
-    alerts = sorted((r for r in rows if r.kind in STAFF_ALERT_KINDS), key=lambda r: (r.created_at, r.id))
-    mains = [r for r in alerts if r.kind in ("alert", "realert")]
+    """Whether the staff were told: from the latest alert (or level-raised alert) and its re-sends,
+    on the targets that reach a nurse away from the screen (Telegram, email)."""
+    rows = list(rows)
+    alerts = sorted((r for r in rows if r.kind in STAFF_ALERT_KINDS and r.target not in ("*", "dashboard")),
+                    key=lambda r: (r.created_at, r.id))
     if not alerts:
+        if any(r.kind in STAFF_ALERT_KINDS for r in rows):
+            return {"delivered": True, "pending": False,
+                    "text": "on this dashboard only (no Telegram or email target is configured)"}
         return {"delivered": False, "pending": False, "text": "alert NOT delivered (no alert recorded)"}
-    start = mains[-1] if mains else alerts[0]
-    relevant = [r for r in alerts if (r.created_at, r.id) >= (start.created_at, start.id)]
-    sent = [r for r in relevant if r.status == "sent"]
+    mains = [r for r in alerts if r.kind in ("alert", "realert")]
+    started = max(r.created_at for r in mains) if mains else alerts[0].created_at
+    relevant = [r for r in alerts if r.created_at >= started]
+    sent = sorted({r.target for r in relevant if r.status in ("sent", "digested")})
+    failed = sorted({r.target for r in relevant if r.status == "dead"} - set(sent))
     if sent:
-        return {"delivered": True, "pending": False, "text": "alert delivered"}
-    if any(r.status == "dead" for r in relevant):
+        text = "alert delivered (" + ", ".join(sent) + ")"
+        return {"delivered": True, "pending": False,
+                "text": text + (f"; NOT delivered by {', '.join(failed)}" if failed else "")}
+    if failed:
         return {"delivered": False, "pending": False, "text": "alert NOT delivered (delivery failed)"}
-    if now - start.created_at > ALERT_OVERDUE:
+    if now - started > ALERT_OVERDUE:
         return {"delivered": False, "pending": False,
                 "text": "alert NOT delivered (still waiting to be sent)"}
     return {"delivered": False, "pending": True, "text": "alert being sent"}
@@ -283,7 +292,8 @@ def escalation_page(escalations: Escalations, sessions, escalation_id: str, staf
         "can_acknowledge": esc.status in ("open", "notified"),
         "can_resolve": esc.status != "resolved",
         "alert": alert_state(outbox, now),
-        "deliveries": [{"id": o.id, "kind": o.kind, "status": o.status, "attempts": o.attempts,
+        "deliveries": [{"id": o.id, "kind": o.kind, "target": o.target, "status": o.status,
+                        "attempts": o.attempts,
                         "queued": fmt.when(o.created_at), "sent": fmt.when(o.sent_at),
                         "error": _text(o.last_error),
                         "bad": o.status == "dead" or (o.status in ("pending", "sending")

@@ -14,4 +14,5 @@ def get_service() -> Escalations:
 
     cfg = settings.get()
     return Escalations(default().sessions, resend_after_minutes=cfg.resend_after_minutes,
-                       tell_patient_after_minutes=cfg.tell_patient_after_minutes)
+                       tell_patient_after_minutes=cfg.tell_patient_after_minutes,
+                       new_per_channel_per_minute=cfg.alerting.new_per_channel_per_minute)

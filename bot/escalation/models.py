@@ -42,6 +42,9 @@ class Staff(Base):
     telegram_user_id = Column(BigInteger, unique=True)
     password_hash = Column(String(255))
     active = Column(Boolean, nullable=False, default=True)
+    role = Column(String(16), nullable=False, default="nurse")     # nurse | admin (roster changes)
+    deactivated_at = Column(DateTime)
+    totp_secret = Column(String(64))                              # optional second factor (base32)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
 
@@ -71,7 +74,7 @@ class Escalation(Base):
     resend_count = Column(Integer, nullable=False, default=0)
     patient_notice_due_at = Column(DateTime)
     patient_notified_at = Column(DateTime)
-    staff_message = Column(JSON, nullable=False, default=dict)    # {chat_id, message_id} of the alert
+    staff_message = Column(JSON, nullable=False, default=dict)    # {target: that target's message ref}
     __table_args__ = (Index("ix_escalations_conversation_status", "conversation_id", "status"),
                       Index("ix_escalations_status_created", "status", "created_at"))
 
@@ -83,6 +86,8 @@ class OutboxMessage(Base):
     id = Column(Integer, primary_key=True, autoincrement=True)
     escalation_id = Column(String(16), ForeignKey("escalations.id"), nullable=False)
     kind = Column(String(24), nullable=False)      # alert realert resend update patient_notice
+    target = Column(String(32), nullable=False, default="dashboard")  # telegram email dashboard patient
+    priority = Column(Integer, nullable=False, default=1)  # 0 emergency, 1 urgent, 2 updates, 3 flood
     idempotency_key = Column(String(120), nullable=False)
     payload = Column(JSON, nullable=False, default=dict)
     status = Column(String(16), nullable=False, default="pending")   # pending sending sent dead
@@ -94,7 +99,9 @@ class OutboxMessage(Base):
     created_at = Column(DateTime, nullable=False, default=utcnow)
     sent_at = Column(DateTime)
     __table_args__ = (UniqueConstraint("idempotency_key"),
-                      Index("ix_outbox_status_due", "status", "next_attempt_at"))
+                      Index("ix_outbox_status_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_status_priority_due", "status", "priority", "next_attempt_at"),
+                      Index("ix_outbox_target_sent", "target", "sent_at"))
 
 
 class AuditEntry(Base):
@@ -138,3 +145,14 @@ class PatientContact(Base):
     address = Column(String(128), nullable=False)
     consent_at = Column(DateTime)
     __table_args__ = (UniqueConstraint("channel", "address"),)
+
+
+class LoginAttempt(Base):
+    """Failed dashboard logins per key (a hashed login name, or a client address), counted in the
+    database so the limit holds across processes; `blocked_until` is the backoff."""
+
+    __tablename__ = "login_attempts"
+    key = Column(String(80), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    window_start = Column(DateTime, nullable=False, default=utcnow)
+    blocked_until = Column(DateTime)

@@ -16,12 +16,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Protocol, Tuple
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from .db import transaction, with_retries
 from .models import Escalation, OutboxMessage, Staff, utcnow
-from .service import Escalations, audit
+from .service import ALL_TARGETS, Escalations, audit
 
 log = logging.getLogger(__name__)
 ALERT_KINDS = ("alert", "realert", "resend")
@@ -70,35 +70,70 @@ class AlertView:
 
 
 class StaffNotifier(Protocol):
+    """A staff alert target (Telegram staff chat, email, the dashboard). `target_name` names its
+    outbox rows; `max_per_minute` (None: no limit) is where a flood turns into a digest."""
+
+    target_name: str
+    max_per_minute: Optional[int]
+
     async def send_alert(self, view: AlertView) -> Dict[str, Any]: ...
     async def update_alert(self, ref: Dict[str, Any], view: AlertView) -> None: ...
+    async def send_digest(self, views: List[AlertView]) -> Dict[str, Any]: ...
 
 
 class PatientNotifier(Protocol):
     async def notify_patient(self, view: AlertView) -> Dict[str, Any]: ...
 
 
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    at: dt.datetime
+    target: str
+    kind: str
+    priority: int
+
+    @property
+    def digestible(self) -> bool:
+        """Urgent alerts may be folded into a digest; emergencies and edits never are."""
+        return self.kind in ALERT_KINDS and self.priority > 0
+
+
+def _as_targets(staff: Any) -> Dict[str, StaffNotifier]:
+    if isinstance(staff, dict):
+        return dict(staff)
+    return {getattr(staff, "target_name", "telegram"): staff}
+
+
 class OutboxRelay:
-    def __init__(self, sessions: sessionmaker, escalations: Escalations, staff: StaffNotifier,
+    def __init__(self, sessions: sessionmaker, escalations: Escalations, staff: Any,
                  patient: Optional[PatientNotifier] = None, lease_seconds: Optional[float] = None,
-                 batch: int = 20, is_postgres: bool = False):
+                 batch: int = 20, is_postgres: bool = False, run_timers: bool = True):
+        """staff: one notifier, or {target name: notifier} for several targets."""
         self.sessions = sessions
         self.escalations = escalations
-        self.staff = staff
+        self.targets = _as_targets(staff)
         self.patient = patient
         self.lease = dt.timedelta(seconds=lease_seconds if lease_seconds is not None
                                   else float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60")))
         self.batch = batch
         self.is_postgres = is_postgres
+        self.run_timers = run_timers
         self.backoff_base = float(os.environ.get("HSG_RELAY_BACKOFF_BASE", "2"))
         # Fault injection for tests: pause between claiming and sending (the crash window).
         self._pause_before_send = float(os.environ.get("HSG_RELAY_PAUSE_BEFORE_SEND", "0"))
+
+    @property
+    def staff(self) -> StaffNotifier:
+        """The first push target (kept for callers that know one target)."""
+        return next(iter(self.targets.values()))
 
     # -- loop ---------------------------------------------------------------------------------
     async def run_forever(self, stop: asyncio.Event, poll_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                await asyncio.to_thread(self.escalations.tick)
+                if self.run_timers:
+                    await asyncio.to_thread(self.escalations.tick)
                 sent = await self.run_once()
             except Exception:      # keep relaying through database outages; the next loop retries
                 log.exception("outbox relay loop failed; retrying")
@@ -110,30 +145,77 @@ class OutboxRelay:
                     pass
 
     async def run_once(self) -> int:
+        """Claim a batch (emergencies first), send each row, and fold a flood into digests."""
         claimed = await asyncio.to_thread(with_retries, self._claim, 4, 0.25, 2.0, "claiming outbox rows")
-        for row_id, claim in claimed:
+        budget = await asyncio.to_thread(with_retries, lambda: self._budgets({c.target for c in claimed}))
+        held: Dict[str, List[Claimed]] = {}
+        for c in claimed:
+            if c.digestible and budget.get(c.target) is not None and budget[c.target] <= 0:
+                held.setdefault(c.target, []).append(c)
+                continue
+            if budget.get(c.target) is not None and c.kind in ALERT_KINDS:
+                budget[c.target] -= 1
             if self._pause_before_send:
-                log.warning("test fault: pausing %.1fs before sending outbox row %s", self._pause_before_send, row_id)
+                log.warning("test fault: pausing %.1fs before sending outbox row %s", self._pause_before_send, c.id)
                 await asyncio.sleep(self._pause_before_send)
-            await self._deliver(row_id, claim)
+            await self._deliver(c.id, c.at)
+        for target, rows in held.items():
+            await self._digest(target, rows)
         return len(claimed)
 
     # -- claiming -------------------------------------------------------------------------------
-    def _claim(self) -> List[Tuple[int, dt.datetime]]:
+    def _claim(self) -> List[Claimed]:
         now = utcnow()
         with transaction(self.sessions) as s:
             s.execute(update(OutboxMessage)
                       .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - self.lease)
                       .values(status="pending", last_error="lease expired (relay stopped mid-send)"))
+            self._fan_out(s, now)
             stmt = (select(OutboxMessage).where(OutboxMessage.status == "pending",
                                                 OutboxMessage.next_attempt_at <= now)
-                    .order_by(OutboxMessage.id).limit(self.batch))
+                    .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))
             if self.is_postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = s.execute(stmt).scalars().all()
             for r in rows:
                 r.status, r.claimed_at, r.attempts = "sending", now, r.attempts + 1
-            return [(r.id, now) for r in rows]
+            return [Claimed(r.id, now, r.target, r.kind, r.priority) for r in rows]
+
+    def _fan_out(self, s: Session, now: dt.datetime) -> None:
+        """Each staff row for every target becomes one row per target this relay has, in the
+        same transaction (so a crash fans out all or nothing, and twice is harmless)."""
+        stmt = select(OutboxMessage).where(OutboxMessage.status == "pending",
+                                           OutboxMessage.target == ALL_TARGETS).order_by(OutboxMessage.id)
+        if self.is_postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        for row in s.execute(stmt).scalars().all():
+            base = row.idempotency_key[:-len(ALL_TARGETS) - 1]
+            keys = {f"{base}:{t}": t for t in self.targets}
+            have = set(s.execute(select(OutboxMessage.idempotency_key).where(
+                OutboxMessage.idempotency_key.in_(list(keys)))).scalars())
+            for key, target in keys.items():
+                if key not in have:
+                    s.add(OutboxMessage(escalation_id=row.escalation_id, kind=row.kind, target=target,
+                                        priority=row.priority, idempotency_key=key, payload=row.payload,
+                                        status="pending", next_attempt_at=now, created_at=row.created_at))
+            row.status, row.sent_at, row.result = "fanned", now, {"targets": sorted(self.targets)}
+        s.flush()
+
+    def _budgets(self, targets: set) -> Dict[str, Optional[int]]:
+        """Alerts each rate-limited target may still take this minute (None: no limit)."""
+        out: Dict[str, Optional[int]] = {}
+        since = utcnow() - dt.timedelta(minutes=1)
+        with self.sessions() as s:
+            for t in targets:
+                limit = getattr(self.targets.get(t), "max_per_minute", None)
+                if limit is None:
+                    out[t] = None
+                    continue
+                sent = s.execute(select(func.count()).select_from(OutboxMessage).where(
+                    OutboxMessage.target == t, OutboxMessage.status == "sent",
+                    OutboxMessage.kind.in_(ALERT_KINDS), OutboxMessage.sent_at > since)).scalar()
+                out[t] = int(limit) - int(sent or 0)
+        return out
 
     # -- delivering -----------------------------------------------------------------------------
     def _view(self, row_id: int) -> Tuple[OutboxMessage, AlertView]:
@@ -156,20 +238,7 @@ class OutboxRelay:
     async def _deliver(self, row_id: int, claim: dt.datetime) -> None:
         row, view = await asyncio.to_thread(with_retries, lambda: self._view(row_id))
         try:
-            result: Dict[str, Any] = {}
-            if row.kind in ALERT_KINDS:
-                result = await self.staff.send_alert(view)
-            elif row.kind == "update":
-                if view.staff_message:
-                    await self.staff.update_alert(view.staff_message, view)
-                    result = {"edited": view.staff_message}
-                else:
-                    result = {"skipped": "no staff message to edit yet"}
-            elif row.kind == "patient_notice":
-                result = (await self.patient.notify_patient(view)) if self.patient else {
-                    "skipped": "no patient notifier configured"}
-            else:
-                raise PermanentError(f"unknown outbox kind {row.kind!r}")
+            result = await self._send(row, view)
         except RetryLater as e:
             await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, e.after_seconds, str(e)))
             return
@@ -182,6 +251,72 @@ class OutboxRelay:
             return
         await asyncio.to_thread(with_retries, lambda: self._sent(row_id, claim, result))
 
+    async def _send(self, row: OutboxMessage, view: AlertView) -> Dict[str, Any]:
+        if row.kind == "patient_notice":
+            return (await self.patient.notify_patient(view)) if self.patient else {
+                "skipped": "no patient notifier configured"}
+        notifier = self.targets.get(row.target)
+        if notifier is None:
+            # Another process may have this target configured; keep the row, never drop it.
+            raise TransientError(f"target {row.target!r} is not configured in this relay")
+        if row.kind in ALERT_KINDS:
+            return await notifier.send_alert(view)
+        if row.kind == "update":
+            ref = view.staff_message.get(row.target)
+            if not ref:
+                return {"skipped": "no staff message to edit yet"}
+            await notifier.update_alert(ref, view)
+            return {"edited": ref}
+        raise PermanentError(f"unknown outbox kind {row.kind!r}")
+
+    async def _digest(self, target: str, held: List[Claimed]) -> None:
+        """A flood to one target: one digest for every held urgent alert, at most one a minute."""
+        claim = held[0].at
+        ids = await asyncio.to_thread(with_retries, lambda: self._collapse(target, claim, [c.id for c in held]))
+        if not ids:
+            return
+        views = [(await asyncio.to_thread(with_retries, lambda i=i: self._view(i)))[1] for i in ids]
+        try:
+            result = await self.targets[target].send_digest(views)
+        except RetryLater as e:
+            delay, error = e.after_seconds, str(e)
+        except (TransientError, asyncio.TimeoutError, OSError, PermanentError) as e:
+            delay, error = min(MAX_BACKOFF, self.backoff_base ** 3), repr(e)
+        else:
+            await asyncio.to_thread(with_retries, lambda: self._digested(target, ids, claim, result))
+            return
+        for i in ids:
+            await asyncio.to_thread(with_retries, lambda i=i: self._reschedule(i, claim, delay, error))
+
+    def _collapse(self, target: str, claim: dt.datetime, held: List[int]) -> List[int]:
+        """Claim every pending urgent alert for the target with the held ones; if a digest went
+        out in the last minute, put them all back until that minute is over and return []."""
+        now = utcnow()
+        with transaction(self.sessions) as s:
+            last = s.execute(select(func.max(OutboxMessage.sent_at)).where(
+                OutboxMessage.target == target, OutboxMessage.status == "digested")).scalar()
+            if last is not None and now - last < dt.timedelta(minutes=1):
+                s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(held),
+                                                      OutboxMessage.claimed_at == claim)
+                          .values(status="pending", next_attempt_at=last + dt.timedelta(minutes=1)))
+                return []
+            more = s.execute(select(OutboxMessage).where(
+                OutboxMessage.target == target, OutboxMessage.status == "pending",
+                OutboxMessage.kind.in_(ALERT_KINDS), OutboxMessage.priority > 0)).scalars().all()
+            for r in more:
+                r.status, r.claimed_at, r.attempts = "sending", claim, r.attempts + 1
+            return sorted(set(held) | {r.id for r in more})
+
+    def _digested(self, target: str, ids: List[int], claim: dt.datetime, result: Dict[str, Any]) -> None:
+        now = utcnow()
+        with transaction(self.sessions) as s:
+            rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).scalars().all()
+            mine = [r for r in rows if r.status == "sending" and r.claimed_at == claim]
+            for r in mine:
+                r.status, r.sent_at, r.result, r.last_error = "digested", now, result, None
+            audit(s, "alert_digest_delivered", target=target, count=len(mine),
+                  escalations=sorted({r.escalation_id for r in mine})[:200])
+
     def _sent(self, row_id: int, claim: dt.datetime, result: Dict[str, Any]) -> None:
         now = utcnow()
         with transaction(self.sessions) as s:
@@ -192,10 +327,13 @@ class OutboxRelay:
             row.status, row.sent_at, row.result, row.last_error = "sent", now, result, None
             esc = s.get(Escalation, row.escalation_id)
             if row.kind in ALERT_KINDS and result.get("message_id"):
-                esc.staff_message = {"chat_id": result.get("chat_id"), "message_id": result["message_id"]}
+                refs = dict(esc.staff_message or {})
+                refs[row.target] = {k: result[k] for k in ("chat_id", "message_id") if k in result}
+                esc.staff_message = refs
                 if esc.status == "open":
                     esc.status, esc.notified_at = "notified", now
-            audit(s, f"{row.kind}_delivered", escalation_id=esc.id, outbox_id=row_id, attempts=row.attempts)
+            audit(s, f"{row.kind}_delivered", escalation_id=esc.id, outbox_id=row_id, attempts=row.attempts,
+                  target=row.target)
 
     def _reschedule(self, row_id: int, claim: dt.datetime, delay: float, error: str) -> None:
         with transaction(self.sessions) as s:

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from .db import transaction, with_retries
@@ -20,6 +20,11 @@ from .models import (OPEN_STATUSES, AuditEntry, Conversation, Escalation, Outbox
                      utcnow)
 
 LEVEL_RANK = {"urgent": 0, "emergency": 1}
+# Outbox priority (lower goes first): an emergency alert never waits behind urgent ones.
+PRIORITY = {"emergency": 0, "urgent": 1, "update": 2, "flood": 3}
+STAFF_KINDS = ("alert", "realert", "resend", "update")
+PUSH_TARGETS = ("telegram", "email")
+ALL_TARGETS = "*"     # a staff row not yet fanned out to the relay's targets     # targets that reach a nurse who is not looking at a screen
 REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I/L: read out over the phone
 MAX_RESENDS = 3
 MAX_WORDS_KEPT = 20
@@ -52,8 +57,13 @@ def audit(session: Session, action: str, *, actor_type: str = "system", actor_id
 
 class Escalations:
     def __init__(self, sessions: sessionmaker, resend_after_minutes: float = 10,
-                 tell_patient_after_minutes: float = 20, clock=utcnow):
+                 tell_patient_after_minutes: float = 20, clock=utcnow,
+                 new_per_channel_per_minute: int = 30):
+        """Staff rows name no target: the relay that delivers fans each one out to the targets
+        it has (its registry), so a process without the Telegram or SMTP settings cannot drop an
+        alert, and a target added later also gets the alerts still queued."""
         self.sessions = sessions
+        self.new_per_channel_per_minute = new_per_channel_per_minute
         self.resend_after = dt.timedelta(minutes=resend_after_minutes)
         self.tell_patient_after = dt.timedelta(minutes=tell_patient_after_minutes)
         self.clock = clock
@@ -94,8 +104,9 @@ class Escalations:
                                  patient_notice_due_at=now + self.tell_patient_after, staff_message={})
                 s.add(esc)
                 s.flush()
-                self._queue(s, esc, "alert", f"{esc.id}:alert")
-                audit(s, "escalation_opened", escalation_id=esc.id, level=level,
+                flood = level == "urgent" and self._flooding(s, channel, now)
+                self._queue(s, esc, "alert", f"{esc.id}:alert", priority=PRIORITY["flood"] if flood else None)
+                audit(s, "escalation_opened", escalation_id=esc.id, level=level, flood=flood or None,
                       concepts=[f.get("concept") for f in findings])
                 return Recorded(esc.id, created=True, realerted=False, level=level)
             realert = LEVEL_RANK[level] > LEVEL_RANK[esc.level]
@@ -216,9 +227,21 @@ class Escalations:
             return s.get(Escalation, escalation_id)
 
     # -- internals --------------------------------------------------------------------------------
-    @staticmethod
-    def _queue(s: Session, esc: Escalation, kind: str, key: str) -> None:
-        s.add(OutboxMessage(escalation_id=esc.id, kind=kind, idempotency_key=key,
+    def _flooding(self, s: Session, channel: str, now: dt.datetime) -> bool:
+        """More new escalations from this channel in the last minute than the cap: still recorded
+        and on the dashboard, but their alerts go after everyone else's."""
+        recent = s.execute(select(func.count()).select_from(Escalation).join(
+            Conversation, Conversation.id == Escalation.conversation_id).where(
+            Conversation.channel == channel, Escalation.created_at > now - dt.timedelta(minutes=1))).scalar()
+        return int(recent or 0) > self.new_per_channel_per_minute
+
+    def _queue(self, s: Session, esc: Escalation, kind: str, key: str, priority: Optional[int] = None) -> None:
+        """A staff row for every target ('*', fanned out by the relay), or the patient's notice."""
+        target = ALL_TARGETS if kind in STAFF_KINDS else "patient"
+        if priority is None:
+            priority = PRIORITY["update"] if kind == "update" else PRIORITY[esc.level]
+        s.add(OutboxMessage(escalation_id=esc.id, kind=kind, target=target, priority=priority,
+                            idempotency_key=f"{key}:{target}",
                             payload={"escalation_id": esc.id, "kind": kind}, status="pending",
                             next_attempt_at=utcnow()))
 

@@ -35,7 +35,7 @@ def test_a_red_flag_opens_an_escalation_with_its_outbox_row_and_audit(service, d
     esc = service.get(r.id)
     assert esc.status == "open" and esc.level == "urgent" and esc.patient_words[0]["text"] == "I have a fever"
     rows = outbox(database)
-    assert [(o.kind, o.status, o.idempotency_key) for o in rows] == [("alert", "pending", f"{r.id}:alert")]
+    assert [(o.kind, o.status, o.idempotency_key) for o in rows] == [("alert", "pending", f"{r.id}:alert:*")]
     assert audit_actions(database, r.id) == ["escalation_opened"]
 
 

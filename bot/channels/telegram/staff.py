@@ -27,6 +27,7 @@ CALLBACK = re.compile(r"(ack|res):(H-[A-Z0-9]{6})")
 LEVEL_MARK = {"emergency": "🔴 EMERGENCY", "urgent": "🟠 URGENT"}
 KIND_PREFIX = {"alert": "", "realert": "⬆️ LEVEL RAISED · ", "resend": "⏰ NOT ACKNOWLEDGED · "}
 MAX_WORDS_SHOWN = 3
+DIGEST_REFS_SHOWN = 40
 
 
 def _t(value: Any) -> str:
@@ -69,10 +70,32 @@ def buttons(view: AlertView) -> Optional[InlineKeyboardMarkup]:
     return InlineKeyboardMarkup([row])
 
 
+def format_digest(views: List[AlertView], dashboard_url: str) -> str:
+    """One message for a flood of urgent alerts: references only, the dashboard has the rest."""
+    refs = [v.id for v in views]
+    shown = ", ".join(f"<code>{_t(r)}</code>" for r in refs[:DIGEST_REFS_SHOWN])
+    more = f" and {len(refs) - DIGEST_REFS_SHOWN} more" if len(refs) > DIGEST_REFS_SHOWN else ""
+    return (f"<b>🟠 {len(refs)} new urgent escalation{'s' if len(refs) != 1 else ''}</b>: open the dashboard "
+            f"to acknowledge them.\n{shown}{more}\n{_t(dashboard_url)}")
+
+
 class TelegramStaffNotifier:
-    def __init__(self, bot, staff_chat_id: int | str):
+    target_name = "telegram"
+
+    def __init__(self, bot, staff_chat_id: int | str, max_per_minute: Optional[int] = 20,
+                 dashboard_url: str = ""):
         self.bot = bot
         self.chat_id = staff_chat_id
+        self.max_per_minute = max_per_minute
+        self.dashboard_url = dashboard_url
+
+    async def send_digest(self, views: List[AlertView]) -> Dict[str, Any]:
+        try:
+            msg = await self.bot.send_message(self.chat_id, format_digest(views, self.dashboard_url),
+                                              parse_mode="HTML")
+        except TelegramError as e:
+            raise classify(e) from e
+        return {"digest": len(views), "message_id": msg.message_id}
 
     async def send_alert(self, view: AlertView) -> Dict[str, Any]:
         try:
