@@ -114,27 +114,6 @@ def _db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _staff_add(args: argparse.Namespace) -> int:
-    import getpass
-
-    from bot.escalation.staff import add_staff
-
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"dashboard password for {args.name}: ")
-        if password != getpass.getpass("again: "):
-            print("the passwords differ", file=sys.stderr)
-            return 2
-    try:
-        staff = add_staff(args.name, args.telegram_id, password)
-    except ValueError as e:
-        print(e, file=sys.stderr)
-        return 2
-    print(f"staff member {staff.name} registered (id {staff.id}, telegram {staff.telegram_user_id})")
-    return 0
-
-
 def _relay(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -211,13 +190,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("db", help="create or upgrade the database schema (Alembic)")
     p.add_argument("action", choices=["upgrade"])
     p.set_defaults(func=_db)
-    p = sub.add_parser("staff", help="manage the clinic staff roster")
-    staff_sub = p.add_subparsers(dest="staff_command", required=True)
-    p = staff_sub.add_parser("add", help="register a nurse (dashboard password from a prompt or stdin)")
-    p.add_argument("name")
-    p.add_argument("--telegram-id", type=int, help="the nurse's Telegram user id (for the alert buttons)")
-    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    p.set_defaults(func=_staff_add)
+    from bot.staff.cli import add_parser as add_staff_parser
+
+    add_staff_parser(sub)
     p = sub.add_parser("relay", help="deliver staff alerts from the outbox (Telegram, email, dashboard)")
     p.set_defaults(func=_relay)
     p = sub.add_parser("timers", help="re-alert unacknowledged escalations; tell patients to call directly")

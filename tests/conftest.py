@@ -27,6 +27,9 @@ os.environ.setdefault("DATABASE_URL", f"sqlite:///{_TMP}/hsg.db")
 with open(f"{_TMP}/endpoints.yml", "w") as _f:
     _f.write(f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{_TMP}/tracker.db"\n')
 os.environ.setdefault("RASA_ENDPOINTS", f"{_TMP}/endpoints.yml")
+# Dashboard passwords at scrypt N = 2^14 instead of OWASP's 2^17 (128 MiB, ~0.3 s each): the
+# suite adds many nurses. tests/dashboard/test_accounts.py checks the production default.
+os.environ.setdefault("HSG_SCRYPT_LOG2N", "14")
 
 import pytest  # noqa: E402
 
@@ -53,6 +56,7 @@ class Bot:
     env: dict
     rasa_secret: str = ""          # the HTTP API's JWT secret
     action_secret: str = ""        # the action server's shared secret
+    smtp_port: int = 0             # the alert email target this deployment is configured with
 
     def api(self, path: str, method: str = "GET", body=None, timeout: float = 30):
         """Rasa's HTTP API with the JWT header, as our own services call it; the JSON answer."""
@@ -91,8 +95,13 @@ def live_bot(tmp_path_factory):
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n')
+    smtp_port = free_port()
+    # configured with an email target (a test that needs the mail starts a server on this port),
+    # so the patient's answer says the nurses were alerted, as in a clinic that has one
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "HSG_DATA_DIR": str(tmp / "var"), "HSG_ENDPOINTS_TEMPLATE": str(endpoints)}
+           "HSG_DATA_DIR": str(tmp / "var"), "HSG_ENDPOINTS_TEMPLATE": str(endpoints),
+           "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "ALERT_EMAIL_FROM": "hsg-bot@clinic.test",
+           "ALERT_EMAIL_TO": "nurses@clinic.test"}
     env.pop("RASA_AUTH_TOKEN", None)
     env.pop("HSG_ACTION_SECRET", None)
     logs = [open(tmp / "actions.log", "w"), open(tmp / "rasa.log", "w")]
@@ -109,7 +118,7 @@ def live_bot(tmp_path_factory):
         wait_http(f"http://127.0.0.1:{rasa_port}/version", procs[1])   # (/status needs the JWT)
         from bot.service_auth import action_secret, rasa_secret
         yield Bot(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{action_port}", tmp, env,
-                  rasa_secret(tmp / "var"), action_secret(tmp / "var"))
+                  rasa_secret(tmp / "var"), action_secret(tmp / "var"), smtp_port)
     except Exception:
         for log in logs:
             log.flush()

@@ -8,13 +8,17 @@ GET /static/dashboard.css. Everything except the login page and the stylesheet n
 session; without one, the answer is a redirect to the login page that carries nothing else.
 Every POST needs the CSRF token of its session (of the login form, for the login) and a
 same-origin request. Every view and action is audited. Pages are server-rendered (Jinja2,
-autoescaped), with no scripts; the Content-Security-Policy forbids anything not from here.
+autoescaped); one script of our own (static/alarm.js) listens to GET /events (server-sent
+events) to show new escalations, raise an audible alarm the nurse can silence and put the count
+in the tab title; without it the page still reloads itself. The Content-Security-Policy forbids
+anything not from here.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import hmac
+import json
 import logging
 import re
 from pathlib import Path
@@ -30,6 +34,8 @@ from bot.escalation.service import Escalations
 
 from . import auth, views
 from .auth import CurrentStaff
+from bot.staff import roster as roster_mod
+from bot.staff.throttle import Limits, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ LOGIN_COOKIE = "hsg_staff_login"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 64 * 1024
 MAX_NOTE = 2000
+LIVE_KEEPALIVE = 15.0               # seconds between repeats of an unchanged live state
 PASSWORD_CHECKS_AT_ONCE = 4          # scrypt takes 16 MB and ~50 ms each
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 ID_PATTERN = r"[A-Za-z0-9-]{1,16}"
@@ -64,7 +71,7 @@ LOGIN_MESSAGES = {
     "out": "You have signed out.",
 }
 LOGIN_FAILED = "That name and password did not match. Check them and try again."
-LOGIN_LOCKED = ("Too many failed attempts for this name. Wait 15 minutes and try again, "
+LOGIN_LOCKED = ("Too many attempts. Wait {wait} and try again, "
                 "or ask the clinic's administrator to check your account.")
 LOGIN_INCOMPLETE = "Enter your name and your password."
 RESULTS = {
@@ -79,8 +86,21 @@ RESULTS = {
 STAFF_KEY = "hsg_dashboard_staff"
 
 
-def _client(request: web.Request) -> Optional[str]:
+def _client(request: web.Request, trust_forwarded_for: bool = False) -> Optional[str]:
+    """The client's address; behind a reverse proxy that sets X-Forwarded-For (and only then,
+    trust_forwarded_for), the address the proxy saw, which is the last entry."""
+    if trust_forwarded_for:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last[:64]
     return request.remote
+
+
+def _wait_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} seconds"
+    return f"{round(seconds / 60)} minutes"
 
 
 def _origin_problem(request: web.Request, secure: bool) -> Optional[str]:
@@ -123,7 +143,8 @@ def _redirect(location: str) -> web.Response:
 class Dashboard:
     def __init__(self, escalations: Escalations, sessions: sessionmaker, idle: dt.timedelta,
                  absolute: dt.timedelta, cookie_secure: bool, clock: Callable[[], dt.datetime],
-                 formatter: views.Formatter):
+                 formatter: views.Formatter, limits: Limits = Limits(), trust_forwarded_for: bool = False,
+                 live_every: float = 2.0):
         self.escalations = escalations
         self.sessions = sessions
         self.idle = idle
@@ -131,7 +152,10 @@ class Dashboard:
         self.cookie_secure = cookie_secure
         self.clock = clock
         self.fmt = formatter
-        self.lockout = auth.Lockout(clock)
+        self.throttle = LoginThrottle(sessions, clock, limits)
+        self.trust_forwarded_for = trust_forwarded_for
+        self.live_every = live_every
+        self._stopping: Optional[asyncio.Event] = None
         self._password_checks: Optional[asyncio.Semaphore] = None
         self.app = web.Application(middlewares=[self.middleware])
         self.jinja = jinja2.Environment(
@@ -188,6 +212,16 @@ class Dashboard:
         static = route is not None and route.name == "static"
         response.headers["Cache-Control"] = "no-cache" if static else "no-store"
 
+    @property
+    def stopping(self) -> asyncio.Event:
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        return self._stopping
+
+    async def on_shutdown(self, _app: web.Application) -> None:
+        """Live feeds end when the server stops (browsers reconnect to the next one)."""
+        self.stopping.set()
+
     # -- sessions and CSRF ----------------------------------------------------------------------
     async def current_staff(self, request: web.Request, touch: bool = True):
         token = request.cookies.get(SESSION_COOKIE)
@@ -200,7 +234,8 @@ class Dashboard:
                           ) -> web.Response:
         await self.db(auth.record, self.sessions, "csrf_refused", staff, path=request.path[:200],
                       method=request.method, reason=reason,
-                      origin=(request.headers.get("Origin") or "")[:120] or None, client=_client(request))
+                      origin=(request.headers.get("Origin") or "")[:120] or None,
+                      client=_client(request, self.trust_forwarded_for))
         return self.error_page(403, "Refused",
                                "This form could not be accepted. Go back, reload the page and try again.",
                                staff)
@@ -229,7 +264,8 @@ class Dashboard:
                     if refused is not None:
                         return refused
                 return await handler(request)
-            auto = request.method == "GET" and route.name == "queue" and request.query.get("auto") == "1"
+            auto = request.method == "GET" and (route.name == "events" or (
+                route.name == "queue" and request.query.get("auto") == "1"))
             staff, ended = await self.current_staff(request, touch=not auto)
             if staff is None:
                 response = _redirect(self.url("login") + ("?ended=1" if ended else ""))
@@ -277,33 +313,35 @@ class Dashboard:
         return response
 
     async def login_post(self, request: web.Request) -> web.Response:
+        """Counted by the throttle before any password work; audited whatever happens."""
         form = await self.form(request)
-        raw_name, password = form.get("name"), form.get("password")
+        raw_name, password, code = form.get("name"), form.get("password"), form.get("code")
         name = auth.normalise_name(raw_name) if isinstance(raw_name, str) else ""
         password = password if isinstance(password, str) else ""
-        client = _client(request)
+        client = _client(request, self.trust_forwarded_for)
         shown_name = name[:auth.MAX_NAME]
         if not name or not password:
-            await self.db(auth.record_login_failure, self.sessions, name, None, "incomplete", False, client)
+            await self.db(auth.record_login_failure, self.sessions, name, None, "incomplete", client)
             return self.login_page(request, 200, LOGIN_INCOMPLETE, shown_name)
-        if self.lockout.locked(name):
-            await self.db(auth.record_login_failure, self.sessions, name, None, "locked out", False, client)
-            return self.login_page(request, 429, LOGIN_LOCKED, shown_name)
+        verdict = await self.db(self.throttle.admit, name, client)
+        if not verdict.admitted:
+            await self.db(auth.record_login_failure, self.sessions, name, None,
+                          f"throttled ({verdict.key})", client, verdict.wait_seconds)
+            return self.login_page(request, 429, LOGIN_LOCKED.format(wait=_wait_words(verdict.wait_seconds)),
+                                   shown_name)
         if len(name) > auth.MAX_NAME or len(password) > auth.MAX_PASSWORD:
             staff, known_id = None, None
         else:
             if self._password_checks is None:
                 self._password_checks = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
             async with self._password_checks:
-                staff, known_id = await self.db(auth.check_password, self.sessions, name, password)
+                staff, known_id = await self.db(auth.check_password, self.sessions, name, password,
+                                                code if isinstance(code, str) else None)
         if staff is None:
-            locked_now = self.lockout.failed(name)
-            await self.db(auth.record_login_failure, self.sessions, name, known_id,
-                          "wrong name or password", locked_now, client)
-            if locked_now:
-                return self.login_page(request, 429, LOGIN_LOCKED, shown_name)
+            await self.db(auth.record_login_failure, self.sessions, name, known_id, "wrong name or password",
+                          client)
             return self.login_page(request, 200, LOGIN_FAILED, shown_name)
-        self.lockout.succeeded(name)
+        await self.db(self.throttle.succeeded, name, client)
         old = request.cookies.get(SESSION_COOKIE)
         token, _csrf = await self.db(auth.start_session, self.sessions, staff, self.clock(),
                                      auth.token_hash(old) if old else None, self.idle, self.absolute, client)
@@ -314,7 +352,8 @@ class Dashboard:
 
     async def logout(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
-        await self.db(auth.end_session, self.sessions, staff, _client(request))
+        await self.db(auth.end_session, self.sessions, staff, 
+                      _client(request, self.trust_forwarded_for))
         response = _redirect(self.url("login") + "?out=1")
         self.clear_cookie(response, SESSION_COOKIE)
         return response
@@ -326,6 +365,36 @@ class Dashboard:
         page = await self.db(views.queue_page, self.escalations, self.sessions, staff, self.clock(),
                              self.fmt, auto)
         return self.render("queue.html", staff=staff, page=page)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        """The live feed (server-sent events): the waiting escalations whenever they change, so
+        the page shows a new one and sounds its alarm without a reload. The session is checked on
+        every round without counting as activity; when it ends (timeout, logout, deactivation)
+        the feed says so and closes."""
+        staff: CurrentStaff = request[STAFF_KEY]
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
+                                               "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        last, quiet = None, 0.0
+        token = request.cookies.get(SESSION_COOKIE) or ""
+        try:
+            while not self.stopping.is_set():
+                current, _ended = await self.db(auth.load_session, self.sessions, auth.token_hash(token),
+                                                self.clock(), self.idle, self.absolute, False)
+                if current is None or current.id != staff.id:
+                    await response.write(b"event: ended\ndata: {}\n\n")
+                    break
+                state = await self.db(views.live_state, self.sessions)
+                if state != last or quiet >= LIVE_KEEPALIVE:
+                    await response.write(f"data: {json.dumps(state)}\n\n".encode("utf-8"))
+                    last, quiet = state, 0.0
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), self.live_every)
+                except asyncio.TimeoutError:
+                    quiet += self.live_every
+        except (ConnectionError, RuntimeError):      # the nurse closed the tab
+            pass
+        return response
 
     async def escalation(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
@@ -362,6 +431,33 @@ class Dashboard:
                       ok=result.ok, status=result.status, outcome=code)
         return _redirect(back + f"?done={code}")
 
+    # -- the roster (admins only) ------------------------------------------------------------------
+    async def roster(self, request: web.Request) -> web.Response:
+        staff: CurrentStaff = request[STAFF_KEY]
+        if not staff.is_admin:
+            await self.db(auth.record, self.sessions, "roster_refused", staff, reason="not an admin")
+            return self.error_page(403, "Admins only", "Only the clinic's administrators can change the roster.",
+                                   staff)
+        members = await self.db(roster_mod.roster, self.sessions)
+        await self.db(auth.record, self.sessions, "dashboard_view_roster", staff)
+        done = {"deactivate": "Deactivated: their sessions have ended.",
+                "reactivate": "Reactivated."}.get(request.query.get("done", ""))
+        return self.render("roster.html", staff=staff, members=members, result=done)
+
+    async def roster_change(self, request: web.Request) -> web.Response:
+        staff: CurrentStaff = request[STAFF_KEY]
+        change, member_id = request.match_info["change"], int(request.match_info["id"])
+        if not staff.is_admin or member_id == staff.id:
+            await self.db(auth.record, self.sessions, "roster_refused", staff, change=change,
+                          staff_id=member_id, reason="not an admin" if not staff.is_admin else "own account")
+            return self.error_page(403, "Refused", "That roster change is not allowed.", staff)
+        members = {m.id: m for m in await self.db(roster_mod.roster, self.sessions)}
+        if member_id not in members:
+            return self.error_page(404, "Not on the roster", "There is nobody with that id.", staff)
+        act = roster_mod.deactivate if change == "deactivate" else roster_mod.reactivate
+        await self.db(act, members[member_id].name, self.sessions, f"staff:{staff.id}")
+        return _redirect(self.url("roster") + f"?done={change}")
+
     async def acknowledge(self, request: web.Request) -> web.Response:
         return await self._act(request, "acknowledge")
 
@@ -372,14 +468,17 @@ class Dashboard:
 def create_dashboard(escalations: Escalations, sessions: sessionmaker, *, idle_timeout_minutes: float = 15,
                      absolute_timeout_hours: float = 12, cookie_secure: bool = False,
                      clock: Callable[[], dt.datetime] = utcnow,
-                     display_timezone: str = "UTC") -> web.Application:
+                     display_timezone: str = "UTC", login_limits: Limits = Limits(),
+                     trust_forwarded_for: bool = False, live_every: float = 2.0) -> web.Application:
     """The nurses' dashboard as an aiohttp sub-application: mount it with
     `app.add_subapp("/staff/", create_dashboard(...))`.
 
     escalations: the escalation service; sessions: its SQLAlchemy session factory (for the staff,
     sessions, outbox and audit tables). cookie_secure: set when served over HTTPS (it should be,
     outside a laptop). clock: naive-UTC "now" (tests move it). display_timezone: an IANA zone name
-    for the times shown to nurses (ages such as "12 min" do not depend on it).
+    for the times shown to nurses (ages such as "12 min" do not depend on it). login_limits: the
+    login throttle's limits. trust_forwarded_for: only behind a reverse proxy that sets
+    X-Forwarded-For (the throttle's per-address key then uses the address the proxy saw).
     """
     if display_timezone.upper() == "UTC":
         tz: dt.tzinfo = dt.timezone.utc
@@ -387,15 +486,20 @@ def create_dashboard(escalations: Escalations, sessions: sessionmaker, *, idle_t
         from zoneinfo import ZoneInfo
         tz = ZoneInfo(display_timezone)
     d = Dashboard(escalations, sessions, dt.timedelta(minutes=idle_timeout_minutes),
-                  dt.timedelta(hours=absolute_timeout_hours), cookie_secure, clock, views.Formatter(tz))
+                  dt.timedelta(hours=absolute_timeout_hours), cookie_secure, clock, views.Formatter(tz),
+                  login_limits, trust_forwarded_for, live_every)
     app = d.app
     app.on_response_prepare.append(d.on_response_prepare)
+    app.on_shutdown.append(d.on_shutdown)
     r = app.router
     r.add_get("", d.root, name="root")                     # /staff -> /staff/
     r.add_get("/", d.queue, name="queue")
     r.add_get("/login", d.login_form, name="login")
     r.add_post("/login", d.login_post, name="login_post")
     r.add_post("/logout", d.logout, name="logout")
+    r.add_get("/events", d.events, name="events")
+    r.add_get("/roster", d.roster, name="roster")
+    r.add_post("/roster/{id:[0-9]{1,9}}/{change:deactivate|reactivate}", d.roster_change, name="roster_change")
     r.add_get("/escalations/{id:%s}" % ID_PATTERN, d.escalation, name="escalation")
     r.add_post("/escalations/{id:%s}/acknowledge" % ID_PATTERN, d.acknowledge, name="acknowledge")
     r.add_post("/escalations/{id:%s}/resolve" % ID_PATTERN, d.resolve, name="resolve")

@@ -1,18 +1,16 @@
 """Nurses' logins and sessions for the dashboard (blocking database code: call it in a thread).
 
 A session is a random 32-byte token in a cookie; the database keeps only its sha256, with a
-per-session CSRF token and the times used for the idle and absolute timeouts. Failed logins are
-counted per name in memory (this process) for a simple lockout; every outcome is audited.
+per-session CSRF token and the times used for the idle and absolute timeouts. Login attempts are
+throttled in the database (bot.staff.throttle); every outcome is audited.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Optional, Tuple
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import sessionmaker
@@ -20,7 +18,8 @@ from sqlalchemy.orm import sessionmaker
 from bot.escalation.db import transaction
 from bot.escalation.models import Staff, StaffSession
 from bot.escalation.service import audit
-from bot.escalation.staff import verify_password
+from bot.staff.passwords import hash_password, needs_rehash, verify_password
+from bot.staff.throttle import name_key
 
 MAX_NAME = 120
 MAX_PASSWORD = 1024
@@ -46,70 +45,22 @@ class CurrentStaff:
     name: str
     csrf_token: str
     token_hash: str
+    role: str = "nurse"
 
-
-class Lockout:
-    """At most `max_failures` failed logins per name within `window`, then refuse for `window`.
-
-    Keyed by the name as typed (normalised, case-folded) whether or not it exists, so a lockout
-    says nothing about which names are on the roster. Bounded: the oldest names are forgotten.
-    """
-
-    def __init__(self, clock: Callable[[], dt.datetime], max_failures: int = 5,
-                 window: dt.timedelta = dt.timedelta(minutes=15), max_names: int = 10_000):
-        self.clock = clock
-        self.max_failures = max_failures
-        self.window = window
-        self.max_names = max_names
-        self._failures: "OrderedDict[str, List[dt.datetime]]" = OrderedDict()
-        self._locked_until: "OrderedDict[str, dt.datetime]" = OrderedDict()
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(name: str) -> str:
-        return normalise_name(name).casefold()[:MAX_NAME]
-
-    def locked(self, name: str) -> bool:
-        key, now = self._key(name), self.clock()
-        with self._lock:
-            until = self._locked_until.get(key)
-            if until is None:
-                return False
-            if now >= until:
-                del self._locked_until[key]
-                self._failures.pop(key, None)
-                return False
-            return True
-
-    def failed(self, name: str) -> bool:
-        """Count a failure; True when this one locks the name."""
-        key, now = self._key(name), self.clock()
-        with self._lock:
-            recent = [t for t in self._failures.pop(key, []) if now - t < self.window] + [now]
-            self._failures[key] = recent
-            while len(self._failures) > self.max_names:
-                self._failures.popitem(last=False)
-            if len(recent) >= self.max_failures:
-                self._locked_until[key] = now + self.window
-                while len(self._locked_until) > self.max_names:
-                    self._locked_until.popitem(last=False)
-                self._failures.pop(key, None)
-                return True
-            return False
-
-    def succeeded(self, name: str) -> None:
-        key = self._key(name)
-        with self._lock:
-            self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 # -- blocking database work ---------------------------------------------------------------------
 
-def check_password(sessions: sessionmaker, name: str, password: str) -> Tuple[Optional[Staff], Optional[int]]:
+def check_password(sessions: sessionmaker, name: str, password: str, code: Optional[str] = None
+                   ) -> Tuple[Optional[Staff], Optional[int]]:
     """(the active staff member, None) on success, else (None, the id the name belongs to or None).
 
     The same scrypt work is done whether or not the name exists, is active, or has a password.
+    A nurse with a second factor also needs the current code. A hash made at an older cost is
+    replaced on success (rehash on login).
     """
     with sessions() as s:
         rows = s.execute(select(Staff).where(or_(Staff.name == name,
@@ -117,19 +68,38 @@ def check_password(sessions: sessionmaker, name: str, password: str) -> Tuple[Op
     exact = [r for r in rows if r.name == name]
     staff = exact[0] if exact else (rows[0] if len(rows) == 1 else None)
     ok = verify_password(password, staff.password_hash if staff is not None else None)
-    if staff is not None and staff.active and ok:
+    if staff is not None and staff.active and ok and _second_factor_ok(staff, code):
+        if needs_rehash(staff.password_hash):
+            _rehash(sessions, staff.id, password)
         return staff, None
     return None, (staff.id if staff is not None else None)
 
 
+def _second_factor_ok(staff: Staff, code: Optional[str]) -> bool:
+    if not staff.totp_secret:
+        return True
+    import pyotp
+
+    return bool(code) and pyotp.TOTP(staff.totp_secret).verify(str(code).strip().replace(" ", ""),
+                                                               valid_window=1)
+
+
+def _rehash(sessions: sessionmaker, staff_id: int, password: str) -> None:
+    with transaction(sessions) as s:
+        row = s.get(Staff, staff_id)
+        row.password_hash = hash_password(password)
+        audit(s, "password_rehashed", actor_type="staff", actor_id=str(staff_id))
+
+
 def record_login_failure(sessions: sessionmaker, name: str, staff_id: Optional[int], reason: str,
-                         locked_now: bool, client: Optional[str]) -> None:
+                         client: Optional[str], wait_seconds: Optional[float] = None) -> None:
+    """A failed or refused login. A name that is on no roster is kept only as a hash: what people
+    type into the name field is sometimes their password."""
     actor = ({"actor_type": "staff", "actor_id": str(staff_id)} if staff_id is not None
              else {"actor_type": "unknown", "actor_id": None})
     with transaction(sessions) as s:
-        audit(s, "login_failed", name=name[:MAX_NAME], reason=reason, client=client, **actor)
-        if locked_now:
-            audit(s, "login_lockout", name=name[:MAX_NAME], client=client, **actor)
+        audit(s, "login_failed", name_hash=name_key(name), reason=reason, client=client,
+              wait_seconds=round(wait_seconds) if wait_seconds else None, **actor)
 
 
 def start_session(sessions: sessionmaker, staff: Staff, now: dt.datetime, replaces: Optional[str],
@@ -169,7 +139,7 @@ def load_session(sessions: sessionmaker, hashed: str, now: dt.datetime, idle: dt
             return None, True
         if touch:
             row.last_seen_at = now
-        return CurrentStaff(staff.id, staff.name, row.csrf_token, hashed), False
+        return CurrentStaff(staff.id, staff.name, row.csrf_token, hashed, staff.role or "nurse"), False
 
 
 def end_session(sessions: sessionmaker, staff: CurrentStaff, client: Optional[str]) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from sqlalchemy import select
 
 from bot.escalation.db import transaction
-from bot.escalation.models import AuditEntry, Escalation, OutboxMessage, Staff
+from bot.escalation.models import OPEN_STATUSES, AuditEntry, Escalation, OutboxMessage, Staff
 from bot.escalation.service import Escalations, audit
 
 from .auth import CurrentStaff
@@ -21,6 +21,7 @@ ALERT_OVERDUE = dt.timedelta(minutes=2)        # a staff alert still pending aft
 RESOLVED_WINDOW = dt.timedelta(hours=24)
 RESOLVED_SHOWN = 50
 QUOTE_CHARS = 280
+LIVE_ITEMS = 20
 
 LEVELS = {
     "emergency": {"word": "EMERGENCY", "css": "emergency"},
@@ -175,6 +176,20 @@ def _outbox(s, ids: List[str]) -> Dict[str, List[OutboxMessage]]:
                              .order_by(OutboxMessage.id)).scalars():
             by_esc[row.escalation_id].append(row)
     return by_esc
+
+
+def live_state(sessions) -> Dict[str, Any]:
+    """What the dashboard's live feed sends: the escalations nobody has acknowledged yet (most
+    urgent first) and a stamp that changes whenever anything on the queue changes."""
+    with sessions() as s:
+        rows = s.execute(select(Escalation.id, Escalation.level, Escalation.status, Escalation.updated_at)
+                         .where(Escalation.status.in_(OPEN_STATUSES))).all()
+    waiting = sorted((r for r in rows if r.status in ("open", "notified")),
+                     key=lambda r: (r.level != "emergency", r.updated_at))
+    stamp = max((r.updated_at for r in rows), default=None)
+    return {"waiting": len(waiting), "emergency": sum(r.level == "emergency" for r in waiting),
+            "open": len(rows), "stamp": f"{len(rows)}:{stamp.isoformat() if stamp else ''}",
+            "items": [{"id": r.id, "level": r.level} for r in waiting[:LIVE_ITEMS]]}
 
 
 def queue_page(escalations: Escalations, sessions, staff: CurrentStaff, now: dt.datetime,

@@ -21,7 +21,7 @@ from bot.dashboard import create_dashboard
 from bot.escalation.db import Database
 from bot.escalation.models import AuditEntry, utcnow
 from bot.escalation.service import Escalations
-from bot.escalation.staff import add_staff
+from bot.staff.roster import add_staff
 from support.browser import chromium
 from support.databases import throwaway_database
 

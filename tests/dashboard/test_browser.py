@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.escalation.service import Escalations
-from bot.escalation.staff import add_staff
+from bot.staff.roster import add_staff
 
 from .conftest import NURSE_NAME, NURSE_PASSWORD, XSS_WORDS, Clock, ServerThread, mount, record
 

@@ -12,7 +12,7 @@ from aiohttp import web
 from sqlalchemy import select, update
 
 from bot.escalation.models import Escalation, OutboxMessage, Staff, StaffSession
-from bot.escalation.staff import add_staff
+from bot.staff.roster import add_staff
 
 from .conftest import (NURSE_NAME, NURSE_PASSWORD, XSS_WORDS, audit_rows, csrf_of, login, mount, page_csrf,
                        record, run)

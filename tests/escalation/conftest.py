@@ -1,7 +1,7 @@
 import pytest
 
 from bot.escalation.service import Escalations
-from bot.escalation.staff import add_staff
+from bot.staff.roster import add_staff
 from support.databases import throwaway_database
 
 
