@@ -126,18 +126,21 @@ def alert_state(rows: Iterable[OutboxMessage], now: dt.datetime) -> Dict[str, An
     """Whether the staff were told: from the latest alert (or level-raised alert) and its re-sends,
     on the targets that reach a nurse away from the screen (Telegram, email)."""
     rows = list(rows)
-    alerts = sorted((r for r in rows if r.kind in STAFF_ALERT_KINDS and r.target not in ("*", "dashboard")),
-                    key=lambda r: (r.created_at, r.id))
+    # a '*' row is an alert not yet handed to the targets (pending: nobody told yet; fanned: done)
+    alerts = sorted((r for r in rows if r.kind in STAFF_ALERT_KINDS and r.target != "dashboard"
+                     and r.status != "fanned"), key=lambda r: (r.created_at, r.id))
     if not alerts:
-        if any(r.kind in STAFF_ALERT_KINDS for r in rows):
+        if any(r.kind in STAFF_ALERT_KINDS and r.target == "dashboard" for r in rows):
             return {"delivered": True, "pending": False,
                     "text": "on this dashboard only (no Telegram or email target is configured)"}
         return {"delivered": False, "pending": False, "text": "alert NOT delivered (no alert recorded)"}
     mains = [r for r in alerts if r.kind in ("alert", "realert")]
     started = max(r.created_at for r in mains) if mains else alerts[0].created_at
     relevant = [r for r in alerts if r.created_at >= started]
-    sent = sorted({r.target for r in relevant if r.status in ("sent", "digested")})
+    sent = sorted({r.target for r in relevant if r.status in ("sent", "digested") and r.target != "*"})
     failed = sorted({r.target for r in relevant if r.status == "dead"} - set(sent))
+    if sent == [] and any(r.status in ("sent", "digested") for r in relevant):
+        sent = ["staff"]
     if sent:
         text = "alert delivered (" + ", ".join(sent) + ")"
         return {"delivered": True, "pending": False,

@@ -24,8 +24,8 @@ from bot.escalation.models import LoginAttempt
 
 @dataclass(frozen=True)
 class Limits:
-    per_name: int = 10                  # attempts in `window` before the name backs off
-    per_address: int = 5                # attempts in `window` before the address backs off
+    per_name: int = 5                   # attempts in `window` before the name backs off
+    per_address: int = 20               # ...the address (a ward's computers may share one)
     window: dt.timedelta = dt.timedelta(minutes=15)
     first_backoff: dt.timedelta = dt.timedelta(seconds=30)
     max_backoff: dt.timedelta = dt.timedelta(minutes=15)

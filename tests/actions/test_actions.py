@@ -190,3 +190,20 @@ def test_telling_the_day_of_the_test_gets_a_greeting_and_how_are_you():
     body = " ".join(texts(messages))
     assert body.startswith("Hello") and "yesterday" in body and "How are you feeling?" in body
     assert apply(events)["days_since_procedure"] == 1
+
+
+def test_the_answer_says_the_nurses_were_alerted_only_when_a_target_reaches_them(monkeypatch):
+    """Dashboard only: the escalation is on the nurses' list, but nobody is paged, so the patient
+    is not told that the nurses were alerted. With an email (or Telegram) target, she is."""
+    for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_STAFF_CHAT_ID", "SMTP_HOST", "ALERT_EMAIL_FROM", "ALERT_EMAIL_TO"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(settings, "get", settings.load)
+    messages, _ = run(ActionTriage(), make_tracker("I've been vomiting all day and I can't keep water down"))
+    first, ref = texts(messages)[0], triage_payload(messages)["escalation_id"]
+    assert ref and ref in first and "may not see it straight away" in first and "alerted" not in first
+    assert first.startswith(f"Please call the clinic now on {CLINIC.phone}")
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ALERT_EMAIL_FROM", "bot@clinic.test")
+    monkeypatch.setenv("ALERT_EMAIL_TO", "nurses@clinic.test")
+    messages, _ = run(ActionTriage(), make_tracker("I've been vomiting all day and I can't keep water down"))
+    assert "I have also alerted the clinic's nurses" in texts(messages)[0]

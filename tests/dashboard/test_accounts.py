@@ -23,7 +23,7 @@ from bot.staff.throttle import Limits
 from .conftest import NURSE_NAME, NURSE_PASSWORD, csrf_of, login, mount, page_csrf, record, run
 
 ROOT = Path(__file__).resolve().parents[2]
-LIMITS = Limits(per_name=10, per_address=5, first_backoff=dt.timedelta(seconds=30))
+LIMITS = Limits(per_name=10, per_address=5, first_backoff=dt.timedelta(seconds=30))   # configured
 
 
 def audits(database, action):

@@ -212,3 +212,23 @@ def test_a_flood_from_one_channel_is_recorded_but_alerted_after_the_others(datab
         prio = {r.escalation_id: r.priority for r in s.execute(select(OutboxMessage)).scalars()}
     assert [prio[f.id] for f in flood] == [1, 1, 1, 3, 3] and prio[calm.id] == 1
     assert all(service.get(f.id) is not None for f in flood)      # nothing is dropped
+
+
+def test_the_targets_in_use_are_the_listed_ones_whose_settings_are_present(monkeypatch, tmp_path):
+    from bot import settings
+    for var in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_STAFF_CHAT_ID", "SMTP_HOST", "ALERT_EMAIL_FROM", "ALERT_EMAIL_TO",
+                "HSG_ALERT_TARGETS"):
+        monkeypatch.delenv(var, raising=False)
+    assert settings.load().staff_targets() == ("dashboard",)
+    monkeypatch.setenv("SMTP_HOST", "mail.clinic.test")
+    monkeypatch.setenv("ALERT_EMAIL_FROM", "bot@clinic.test")
+    monkeypatch.setenv("ALERT_EMAIL_TO", "a@clinic.test, b@clinic.test")
+    monkeypatch.setenv("SMTP_PORT", "2525")
+    cfg = settings.load()
+    assert cfg.staff_targets() == ("email", "dashboard") and cfg.smtp.recipients == ("a@clinic.test", "b@clinic.test")
+    assert cfg.smtp.port == 2525 and sorted(wiring.staff_targets(cfg)) == ["dashboard", "email"]
+    monkeypatch.setenv("HSG_ALERT_TARGETS", "telegram,dashboard")        # email listed no more
+    assert settings.load().staff_targets() == ("dashboard",)
+    monkeypatch.setenv("HSG_ALERT_TARGETS", "pager")
+    with pytest.raises(ValueError, match="unknown target"):
+        settings.load()
