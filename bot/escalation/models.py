@@ -69,10 +69,12 @@ class Escalation(Base):
     resolved_at = Column(DateTime)
     resolved_by = Column(Integer, ForeignKey("staff.id"))
     resolution_note = Column(Text)
-    # Timers live here, not in memory: due times for re-sending and for telling the patient.
-    resend_due_at = Column(DateTime)
+    # Timers live here, not in memory: when the (latest, most urgent) alert went out; the timers
+    # worker derives re-send and 'tell the patient' times from it with its own settings.
+    alerted_at = Column(DateTime)
+    resend_due_at = Column(DateTime)                              # the next re-send (for display)
     resend_count = Column(Integer, nullable=False, default=0)
-    patient_notice_due_at = Column(DateTime)
+    patient_notice_due_at = Column(DateTime)                      # unused since 0002 (alerted_at)
     patient_notified_at = Column(DateTime)
     staff_message = Column(JSON, nullable=False, default=dict)    # {target: that target's message ref}
     __table_args__ = (Index("ix_escalations_conversation_status", "conversation_id", "status"),

@@ -100,8 +100,8 @@ class Escalations:
                                  level=level, summary=summary, findings=findings, reasons=reasons,
                                  patient_words=[entry], transcript=transcript,
                                  days_since_procedure=days_since, contact=contact, created_at=now,
-                                 updated_at=now, resend_due_at=now + self.resend_after,
-                                 patient_notice_due_at=now + self.tell_patient_after, staff_message={})
+                                 updated_at=now, alerted_at=now, resend_due_at=now + self.resend_after,
+                                 staff_message={})
                 s.add(esc)
                 s.flush()
                 flood = level == "urgent" and self._flooding(s, channel, now)
@@ -122,8 +122,7 @@ class Escalations:
                 if esc.status == "acknowledged":
                     esc.status = "notified"      # a more urgent picture needs a new acknowledgement
                     esc.acknowledged_at = esc.acknowledged_by = None
-                esc.resend_due_at = now + self.resend_after
-                esc.patient_notice_due_at = now + self.tell_patient_after
+                esc.alerted_at, esc.resend_due_at = now, now + self.resend_after
                 self._queue(s, esc, "realert", f"{esc.id}:realert:{level}")
                 audit(s, "escalation_level_raised", escalation_id=esc.id, level=level)
             else:
@@ -188,30 +187,27 @@ class Escalations:
         return with_retries(self._tick, what="escalation timers")
 
     def _tick(self) -> int:
+        """Due times come from when the alert went out (alerted_at) and THIS worker's settings,
+        so the timers' configuration lives in one place, whoever recorded the escalation."""
         now = self.clock()
         queued = 0
         with transaction(self.sessions) as s:
-            due = s.execute(select(Escalation).where(
-                Escalation.status.in_(("open", "notified")),
-                Escalation.resend_due_at <= now)).scalars().all()
-            for esc in due:
-                if esc.resend_count >= MAX_RESENDS:
-                    esc.resend_due_at = None
-                    continue
-                esc.resend_count += 1
-                esc.resend_due_at = now + self.resend_after
-                self._queue(s, esc, "resend", f"{esc.id}:resend:{esc.resend_count}")
-                audit(s, "alert_resent_unacknowledged", escalation_id=esc.id, count=esc.resend_count)
-                queued += 1
-            due = s.execute(select(Escalation).where(
-                Escalation.status.in_(("open", "notified")),
-                Escalation.patient_notified_at.is_(None),
-                Escalation.patient_notice_due_at <= now)).scalars().all()
-            for esc in due:
-                esc.patient_notified_at = now
-                self._queue(s, esc, "patient_notice", f"{esc.id}:patient_notice")
-                audit(s, "patient_told_to_call_directly", escalation_id=esc.id)
-                queued += 1
+            waiting = s.execute(select(Escalation).where(
+                Escalation.status.in_(("open", "notified")), Escalation.alerted_at.isnot(None))).scalars().all()
+            for esc in waiting:
+                next_resend = esc.alerted_at + self.resend_after * (esc.resend_count + 1)
+                if esc.resend_count < MAX_RESENDS and next_resend <= now:
+                    esc.resend_count += 1
+                    self._queue(s, esc, "resend", f"{esc.id}:resend:{esc.resend_count}")
+                    audit(s, "alert_resent_unacknowledged", escalation_id=esc.id, count=esc.resend_count)
+                    queued += 1
+                esc.resend_due_at = (esc.alerted_at + self.resend_after * (esc.resend_count + 1)
+                                     if esc.resend_count < MAX_RESENDS else None)
+                if esc.patient_notified_at is None and esc.alerted_at + self.tell_patient_after <= now:
+                    esc.patient_notified_at = now
+                    self._queue(s, esc, "patient_notice", f"{esc.id}:patient_notice")
+                    audit(s, "patient_told_to_call_directly", escalation_id=esc.id)
+                    queued += 1
         return queued
 
     # -- reading (dashboard) ----------------------------------------------------------------------

@@ -3,15 +3,12 @@ the dashboard) exactly once, emergencies go first, and a flood becomes a digest.
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from bot import wiring
@@ -21,51 +18,13 @@ from bot.channels.telegram.staff import TelegramStaffNotifier
 from bot.escalation.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay
 from bot.settings import Smtp
+from support.smtp import SmtpServer
 from support.telegram_emulator import TelegramEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 STAFF_CHAT = -1009876543
 SECRET_WORDS = "my temperature is 39.1 and I feel awful"
 FINDINGS = [{"concept": "fever", "level": "urgent", "text": "fever"}]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Inbox:
-    """What a local SMTP server received (aiosmtpd's handler protocol)."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 Message accepted for delivery"
-
-    def subjects(self):
-        return [str(m["Subject"]) for m in self.messages]
-
-
-class SmtpServer:
-    """aiosmtpd on a fixed loopback port, so it can be stopped and started again (a restart)."""
-
-    def __init__(self):
-        self.port = free_port()
-        self.inbox = Inbox()
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-        return self
-
-    def stop(self):
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture

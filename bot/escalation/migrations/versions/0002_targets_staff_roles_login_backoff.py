@@ -7,6 +7,8 @@ Create Date: 2026-11-30 21:00:00
 Outbox rows name their target (one row per escalation, kind and target) and carry a priority so
 emergencies are sent before urgents. An escalation's staff_message becomes a map from target to
 that target's message reference; the one reference 0001 kept was the Telegram staff chat's.
+Escalations get alerted_at, from which the timers worker derives its due times with its own
+settings (0001 kept due times computed by whichever process recorded the escalation).
 Login failures are counted in the database (one row per hashed name or client address), so the
 limit holds across processes and is checked before any password work.
 """
@@ -32,6 +34,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('role', sa.String(length=16), nullable=False, server_default='nurse'))
         batch_op.add_column(sa.Column('deactivated_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('totp_secret', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('escalations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('alerted_at', sa.DateTime(), nullable=True))
+    op.execute("UPDATE escalations SET alerted_at = created_at WHERE alerted_at IS NULL")
     op.create_table('login_attempts',
     sa.Column('key', sa.String(length=80), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
@@ -54,6 +59,8 @@ def _wrap_staff_messages() -> None:
 
 def downgrade() -> None:
     op.drop_table('login_attempts')
+    with op.batch_alter_table('escalations', schema=None) as batch_op:
+        batch_op.drop_column('alerted_at')
     with op.batch_alter_table('staff', schema=None) as batch_op:
         batch_op.drop_column('totp_secret')
         batch_op.drop_column('deactivated_at')
