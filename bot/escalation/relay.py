@@ -7,6 +7,7 @@ marked sent only if the claim is still ours. A relay killed after claiming leave
 (retry_after), network errors and 5xx are retried with exponential backoff, bad requests go to
 'dead' and are audited (the dashboard shows them).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,14 +15,16 @@ import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import transaction, with_retries
-from .models import Escalation, OutboxMessage, Staff, utcnow
-from .service import ALL_TARGETS, Escalations, audit
+from bot.store.audit import audit
+from bot.store.db import transaction, with_retries
+from bot.store.models import Escalation, OutboxMessage, Staff, utcnow
+
+from .service import ALL_TARGETS, Escalations
 
 log = logging.getLogger(__name__)
 ALERT_KINDS = ("alert", "realert", "resend")
@@ -53,20 +56,20 @@ class AlertView:
     level: str
     status: str
     summary: str
-    reasons: List[str]
-    findings: List[Dict[str, Any]]
-    patient_words: List[Dict[str, Any]]
-    days_since_procedure: Optional[float]
-    contact: Dict[str, Any]
+    reasons: list[str]
+    findings: list[dict[str, Any]]
+    patient_words: list[dict[str, Any]]
+    days_since_procedure: float | None
+    contact: dict[str, Any]
     conversation_id: str
     created_at: dt.datetime
-    acknowledged_by: Optional[str] = None
-    acknowledged_at: Optional[dt.datetime] = None
-    resolved_by: Optional[str] = None
-    resolved_at: Optional[dt.datetime] = None
-    resolution_note: Optional[str] = None
+    acknowledged_by: str | None = None
+    acknowledged_at: dt.datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: dt.datetime | None = None
+    resolution_note: str | None = None
     resend_count: int = 0
-    staff_message: Dict[str, Any] = field(default_factory=dict)
+    staff_message: dict[str, Any] = field(default_factory=dict)
 
 
 class StaffNotifier(Protocol):
@@ -74,15 +77,15 @@ class StaffNotifier(Protocol):
     outbox rows; `max_per_minute` (None: no limit) is where a flood turns into a digest."""
 
     target_name: str
-    max_per_minute: Optional[int]
+    max_per_minute: int | None
 
-    async def send_alert(self, view: AlertView) -> Dict[str, Any]: ...
-    async def update_alert(self, ref: Dict[str, Any], view: AlertView) -> None: ...
-    async def send_digest(self, views: List[AlertView]) -> Dict[str, Any]: ...
+    async def send_alert(self, view: AlertView) -> dict[str, Any]: ...
+    async def update_alert(self, ref: dict[str, Any], view: AlertView) -> None: ...
+    async def send_digest(self, views: list[AlertView]) -> dict[str, Any]: ...
 
 
 class PatientNotifier(Protocol):
-    async def notify_patient(self, view: AlertView) -> Dict[str, Any]: ...
+    async def notify_patient(self, view: AlertView) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -99,23 +102,34 @@ class Claimed:
         return self.kind in ALERT_KINDS and self.priority > 0
 
 
-def _as_targets(staff: Any) -> Dict[str, StaffNotifier]:
+def _as_targets(staff: Any) -> dict[str, StaffNotifier]:
     if isinstance(staff, dict):
         return dict(staff)
     return {getattr(staff, "target_name", "telegram"): staff}
 
 
 class OutboxRelay:
-    def __init__(self, sessions: sessionmaker, escalations: Escalations, staff: Any,
-                 patient: Optional[PatientNotifier] = None, lease_seconds: Optional[float] = None,
-                 batch: int = 20, is_postgres: bool = False, run_timers: bool = True):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        escalations: Escalations,
+        staff: Any,
+        patient: PatientNotifier | None = None,
+        lease_seconds: float | None = None,
+        batch: int = 20,
+        is_postgres: bool = False,
+        run_timers: bool = True,
+    ):
         """staff: one notifier, or {target name: notifier} for several targets."""
         self.sessions = sessions
         self.escalations = escalations
         self.targets = _as_targets(staff)
         self.patient = patient
-        self.lease = dt.timedelta(seconds=lease_seconds if lease_seconds is not None
-                                  else float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60")))
+        self.lease = dt.timedelta(
+            seconds=lease_seconds
+            if lease_seconds is not None
+            else float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60"))
+        )
         self.batch = batch
         self.is_postgres = is_postgres
         self.run_timers = run_timers
@@ -135,7 +149,7 @@ class OutboxRelay:
                 if self.run_timers:
                     await asyncio.to_thread(self.escalations.tick)
                 sent = await self.run_once()
-            except Exception:      # keep relaying through database outages; the next loop retries
+            except Exception:  # keep relaying through database outages; the next loop retries
                 log.exception("outbox relay loop failed; retrying")
                 sent = 0
             if not sent:
@@ -148,7 +162,7 @@ class OutboxRelay:
         """Claim a batch (emergencies first), send each row, and fold a flood into digests."""
         claimed = await asyncio.to_thread(with_retries, self._claim, 4, 0.25, 2.0, "claiming outbox rows")
         budget = await asyncio.to_thread(with_retries, lambda: self._budgets({c.target for c in claimed}))
-        held: Dict[str, List[Claimed]] = {}
+        held: dict[str, list[Claimed]] = {}
         for c in claimed:
             if c.digestible and budget.get(c.target) is not None and budget[c.target] <= 0:
                 held.setdefault(c.target, []).append(c)
@@ -164,16 +178,21 @@ class OutboxRelay:
         return len(claimed)
 
     # -- claiming -------------------------------------------------------------------------------
-    def _claim(self) -> List[Claimed]:
+    def _claim(self) -> list[Claimed]:
         now = utcnow()
         with transaction(self.sessions) as s:
-            s.execute(update(OutboxMessage)
-                      .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - self.lease)
-                      .values(status="pending", last_error="lease expired (relay stopped mid-send)"))
+            s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < now - self.lease)
+                .values(status="pending", last_error="lease expired (relay stopped mid-send)")
+            )
             self._fan_out(s, now)
-            stmt = (select(OutboxMessage).where(OutboxMessage.status == "pending",
-                                                OutboxMessage.next_attempt_at <= now)
-                    .order_by(OutboxMessage.priority, OutboxMessage.id).limit(self.batch))
+            stmt = (
+                select(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+                .order_by(OutboxMessage.priority, OutboxMessage.id)
+                .limit(self.batch)
+            )
             if self.is_postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = s.execute(stmt).scalars().all()
@@ -184,26 +203,42 @@ class OutboxRelay:
     def _fan_out(self, s: Session, now: dt.datetime) -> None:
         """Each staff row for every target becomes one row per target this relay has, in the
         same transaction (so a crash fans out all or nothing, and twice is harmless)."""
-        stmt = select(OutboxMessage).where(OutboxMessage.status == "pending",
-                                           OutboxMessage.target == ALL_TARGETS).order_by(OutboxMessage.id)
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", OutboxMessage.target == ALL_TARGETS)
+            .order_by(OutboxMessage.id)
+        )
         if self.is_postgres:
             stmt = stmt.with_for_update(skip_locked=True)
         for row in s.execute(stmt).scalars().all():
-            base = row.idempotency_key[:-len(ALL_TARGETS) - 1]
+            base = row.idempotency_key[: -len(ALL_TARGETS) - 1]
             keys = {f"{base}:{t}": t for t in self.targets}
-            have = set(s.execute(select(OutboxMessage.idempotency_key).where(
-                OutboxMessage.idempotency_key.in_(list(keys)))).scalars())
+            have = set(
+                s.execute(
+                    select(OutboxMessage.idempotency_key).where(OutboxMessage.idempotency_key.in_(list(keys)))
+                ).scalars()
+            )
             for key, target in keys.items():
                 if key not in have:
-                    s.add(OutboxMessage(escalation_id=row.escalation_id, kind=row.kind, target=target,
-                                        priority=row.priority, idempotency_key=key, payload=row.payload,
-                                        status="pending", next_attempt_at=now, created_at=row.created_at))
+                    s.add(
+                        OutboxMessage(
+                            escalation_id=row.escalation_id,
+                            kind=row.kind,
+                            target=target,
+                            priority=row.priority,
+                            idempotency_key=key,
+                            payload=row.payload,
+                            status="pending",
+                            next_attempt_at=now,
+                            created_at=row.created_at,
+                        )
+                    )
             row.status, row.sent_at, row.result = "fanned", now, {"targets": sorted(self.targets)}
         s.flush()
 
-    def _budgets(self, targets: set) -> Dict[str, Optional[int]]:
+    def _budgets(self, targets: set) -> dict[str, int | None]:
         """Alerts each rate-limited target may still take this minute (None: no limit)."""
-        out: Dict[str, Optional[int]] = {}
+        out: dict[str, int | None] = {}
         since = utcnow() - dt.timedelta(minutes=1)
         with self.sessions() as s:
             for t in targets:
@@ -211,28 +246,51 @@ class OutboxRelay:
                 if limit is None:
                     out[t] = None
                     continue
-                sent = s.execute(select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.target == t, OutboxMessage.status == "sent",
-                    OutboxMessage.kind.in_(ALERT_KINDS), OutboxMessage.sent_at > since)).scalar()
+                sent = s.execute(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.target == t,
+                        OutboxMessage.status == "sent",
+                        OutboxMessage.kind.in_(ALERT_KINDS),
+                        OutboxMessage.sent_at > since,
+                    )
+                ).scalar()
                 out[t] = int(limit) - int(sent or 0)
         return out
 
     # -- delivering -----------------------------------------------------------------------------
-    def _view(self, row_id: int) -> Tuple[OutboxMessage, AlertView]:
+    def _view(self, row_id: int) -> tuple[OutboxMessage, AlertView]:
         with self.sessions() as s:
             row = s.get(OutboxMessage, row_id)
             esc = s.get(Escalation, row.escalation_id)
-            names = {st.id: st.name for st in s.execute(select(Staff).where(
-                Staff.id.in_([i for i in (esc.acknowledged_by, esc.resolved_by) if i]))).scalars()}
+            names = {
+                st.id: st.name
+                for st in s.execute(
+                    select(Staff).where(Staff.id.in_([i for i in (esc.acknowledged_by, esc.resolved_by) if i]))
+                ).scalars()
+            }
             view = AlertView(
-                id=esc.id, kind=row.kind, level=esc.level, status=esc.status, summary=esc.summary,
-                reasons=list(esc.reasons), findings=list(esc.findings), patient_words=list(esc.patient_words),
-                days_since_procedure=esc.days_since_procedure, contact=dict(esc.contact),
-                conversation_id=esc.conversation_id, created_at=esc.created_at,
-                acknowledged_by=names.get(esc.acknowledged_by), acknowledged_at=esc.acknowledged_at,
-                resolved_by=names.get(esc.resolved_by), resolved_at=esc.resolved_at,
-                resolution_note=esc.resolution_note, resend_count=esc.resend_count,
-                staff_message=dict(esc.staff_message or {}))
+                id=esc.id,
+                kind=row.kind,
+                level=esc.level,
+                status=esc.status,
+                summary=esc.summary,
+                reasons=list(esc.reasons),
+                findings=list(esc.findings),
+                patient_words=list(esc.patient_words),
+                days_since_procedure=esc.days_since_procedure,
+                contact=dict(esc.contact),
+                conversation_id=esc.conversation_id,
+                created_at=esc.created_at,
+                acknowledged_by=names.get(esc.acknowledged_by),
+                acknowledged_at=esc.acknowledged_at,
+                resolved_by=names.get(esc.resolved_by),
+                resolved_at=esc.resolved_at,
+                resolution_note=esc.resolution_note,
+                resend_count=esc.resend_count,
+                staff_message=dict(esc.staff_message or {}),
+            )
             return row, view
 
     async def _deliver(self, row_id: int, claim: dt.datetime) -> None:
@@ -240,21 +298,26 @@ class OutboxRelay:
         try:
             result = await self._send(row, view)
         except RetryLater as e:
-            await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, e.after_seconds, str(e)))
-            return
+            delay, error, dead = e.after_seconds, str(e), False
         except (TransientError, asyncio.TimeoutError, OSError) as e:
-            delay = min(MAX_BACKOFF, self.backoff_base ** min(row.attempts, 10))
-            await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, delay, repr(e)))
-            return
+            delay, error, dead = min(MAX_BACKOFF, self.backoff_base ** min(row.attempts, 10)), repr(e), False
         except PermanentError as e:
-            await asyncio.to_thread(with_retries, lambda: self._dead(row_id, claim, str(e)))
+            delay, error, dead = 0.0, str(e), True
+        else:
+            await asyncio.to_thread(with_retries, lambda: self._sent(row_id, claim, result))
             return
-        await asyncio.to_thread(with_retries, lambda: self._sent(row_id, claim, result))
+        if dead:
+            await asyncio.to_thread(with_retries, lambda: self._dead(row_id, claim, error))
+        else:
+            await asyncio.to_thread(with_retries, lambda: self._reschedule(row_id, claim, delay, error))
 
-    async def _send(self, row: OutboxMessage, view: AlertView) -> Dict[str, Any]:
+    async def _send(self, row: OutboxMessage, view: AlertView) -> dict[str, Any]:
         if row.kind == "patient_notice":
-            return (await self.patient.notify_patient(view)) if self.patient else {
-                "skipped": "no patient notifier configured"}
+            return (
+                (await self.patient.notify_patient(view))
+                if self.patient
+                else {"skipped": "no patient notifier configured"}
+            )
         notifier = self.targets.get(row.target)
         if notifier is None:
             # Another process may have this target configured; keep the row, never drop it.
@@ -269,7 +332,7 @@ class OutboxRelay:
             return {"edited": ref}
         raise PermanentError(f"unknown outbox kind {row.kind!r}")
 
-    async def _digest(self, target: str, held: List[Claimed]) -> None:
+    async def _digest(self, target: str, held: list[Claimed]) -> None:
         """A flood to one target: one digest for every held urgent alert, at most one a minute."""
         claim = held[0].at
         ids = await asyncio.to_thread(with_retries, lambda: self._collapse(target, claim, [c.id for c in held]))
@@ -281,43 +344,62 @@ class OutboxRelay:
         except RetryLater as e:
             delay, error = e.after_seconds, str(e)
         except (TransientError, asyncio.TimeoutError, OSError, PermanentError) as e:
-            delay, error = min(MAX_BACKOFF, self.backoff_base ** 3), repr(e)
+            delay, error = min(MAX_BACKOFF, self.backoff_base**3), repr(e)
         else:
             await asyncio.to_thread(with_retries, lambda: self._digested(target, ids, claim, result))
             return
         for i in ids:
             await asyncio.to_thread(with_retries, lambda i=i: self._reschedule(i, claim, delay, error))
 
-    def _collapse(self, target: str, claim: dt.datetime, held: List[int]) -> List[int]:
+    def _collapse(self, target: str, claim: dt.datetime, held: list[int]) -> list[int]:
         """Claim every pending urgent alert for the target with the held ones; if a digest went
         out in the last minute, put them all back until that minute is over and return []."""
         now = utcnow()
         with transaction(self.sessions) as s:
-            last = s.execute(select(func.max(OutboxMessage.sent_at)).where(
-                OutboxMessage.target == target, OutboxMessage.status == "digested")).scalar()
+            last = s.execute(
+                select(func.max(OutboxMessage.sent_at)).where(
+                    OutboxMessage.target == target, OutboxMessage.status == "digested"
+                )
+            ).scalar()
             if last is not None and now - last < dt.timedelta(minutes=1):
-                s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(held),
-                                                      OutboxMessage.claimed_at == claim)
-                          .values(status="pending", next_attempt_at=last + dt.timedelta(minutes=1)))
+                s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(held), OutboxMessage.claimed_at == claim)
+                    .values(status="pending", next_attempt_at=last + dt.timedelta(minutes=1))
+                )
                 return []
-            more = s.execute(select(OutboxMessage).where(
-                OutboxMessage.target == target, OutboxMessage.status == "pending",
-                OutboxMessage.kind.in_(ALERT_KINDS), OutboxMessage.priority > 0)).scalars().all()
+            more = (
+                s.execute(
+                    select(OutboxMessage).where(
+                        OutboxMessage.target == target,
+                        OutboxMessage.status == "pending",
+                        OutboxMessage.kind.in_(ALERT_KINDS),
+                        OutboxMessage.priority > 0,
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for r in more:
                 r.status, r.claimed_at, r.attempts = "sending", claim, r.attempts + 1
             return sorted(set(held) | {r.id for r in more})
 
-    def _digested(self, target: str, ids: List[int], claim: dt.datetime, result: Dict[str, Any]) -> None:
+    def _digested(self, target: str, ids: list[int], claim: dt.datetime, result: dict[str, Any]) -> None:
         now = utcnow()
         with transaction(self.sessions) as s:
             rows = s.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).scalars().all()
             mine = [r for r in rows if r.status == "sending" and r.claimed_at == claim]
             for r in mine:
                 r.status, r.sent_at, r.result, r.last_error = "digested", now, result, None
-            audit(s, "alert_digest_delivered", target=target, count=len(mine),
-                  escalations=sorted({r.escalation_id for r in mine})[:200])
+            audit(
+                s,
+                "alert_digest_delivered",
+                target=target,
+                count=len(mine),
+                escalations=sorted({r.escalation_id for r in mine})[:200],
+            )
 
-    def _sent(self, row_id: int, claim: dt.datetime, result: Dict[str, Any]) -> None:
+    def _sent(self, row_id: int, claim: dt.datetime, result: dict[str, Any]) -> None:
         now = utcnow()
         with transaction(self.sessions) as s:
             row = s.get(OutboxMessage, row_id)
@@ -332,8 +414,14 @@ class OutboxRelay:
                 esc.staff_message = refs
                 if esc.status == "open":
                     esc.status, esc.notified_at = "notified", now
-            audit(s, f"{row.kind}_delivered", escalation_id=esc.id, outbox_id=row_id, attempts=row.attempts,
-                  target=row.target)
+            audit(
+                s,
+                f"{row.kind}_delivered",
+                escalation_id=esc.id,
+                outbox_id=row_id,
+                attempts=row.attempts,
+                target=row.target,
+            )
 
     def _reschedule(self, row_id: int, claim: dt.datetime, delay: float, error: str) -> None:
         with transaction(self.sessions) as s:
@@ -351,6 +439,7 @@ class OutboxRelay:
             if row.status != "sending" or row.claimed_at != claim:
                 return
             row.status, row.last_error = "dead", error[:500]
-            audit(s, f"{row.kind}_delivery_failed", escalation_id=row.escalation_id, outbox_id=row_id,
-                  error=error[:500])
+            audit(
+                s, f"{row.kind}_delivery_failed", escalation_id=row.escalation_id, outbox_id=row_id, error=error[:500]
+            )
             log.error("outbox row %s (%s) cannot be delivered: %s", row_id, row.kind, error[:200])

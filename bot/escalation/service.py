@@ -5,27 +5,28 @@ an escalation is committed before anyone is told it happened, and a crash loses 
 escalation per conversation episode: repeated red flags update it; a more urgent level re-alerts.
 Nothing here talks to Telegram: the outbox relay (relay.py) delivers.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import transaction, with_retries
-from .models import (OPEN_STATUSES, AuditEntry, Conversation, Escalation, OutboxMessage, Staff,
-                     utcnow)
+from bot.store.audit import audit
+from bot.store.db import transaction, with_retries
+from bot.store.models import OPEN_STATUSES, Conversation, Escalation, OutboxMessage, Staff, utcnow
 
 LEVEL_RANK = {"urgent": 0, "emergency": 1}
 # Outbox priority (lower goes first): an emergency alert never waits behind urgent ones.
 PRIORITY = {"emergency": 0, "urgent": 1, "update": 2, "flood": 3}
 STAFF_KINDS = ("alert", "realert", "resend", "update")
-PUSH_TARGETS = ("telegram", "email")
-ALL_TARGETS = "*"     # a staff row not yet fanned out to the relay's targets     # targets that reach a nurse who is not looking at a screen
-REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"     # no 0/O, 1/I/L: read out over the phone
+PUSH_TARGETS = ("telegram", "email")  # targets that reach a nurse who is not looking at a screen
+ALL_TARGETS = "*"  # a staff row not yet fanned out to the relay's targets
+REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read out over the phone
 MAX_RESENDS = 3
 MAX_WORDS_KEPT = 20
 
@@ -37,28 +38,27 @@ def new_reference() -> str:
 @dataclass
 class Recorded:
     id: str
-    created: bool          # a new escalation (a new alert was queued)
-    realerted: bool        # an open one was raised to a more urgent level (alert queued again)
+    created: bool  # a new escalation (a new alert was queued)
+    realerted: bool  # an open one was raised to a more urgent level (alert queued again)
     level: str
 
 
 @dataclass
 class ActionResult:
     ok: bool
-    status: str            # the escalation's status afterwards
-    message: str           # for the person who acted ("Acknowledged by ...", "not on the roster")
-
-
-def audit(session: Session, action: str, *, actor_type: str = "system", actor_id: Optional[str] = None,
-          escalation_id: Optional[str] = None, **detail: Any) -> None:
-    session.add(AuditEntry(action=action, actor_type=actor_type, actor_id=actor_id,
-                           escalation_id=escalation_id, detail=detail))
+    status: str  # the escalation's status afterwards
+    message: str  # for the person who acted ("Acknowledged by ...", "not on the roster")
 
 
 class Escalations:
-    def __init__(self, sessions: sessionmaker, resend_after_minutes: float = 10,
-                 tell_patient_after_minutes: float = 20, clock=utcnow,
-                 new_per_channel_per_minute: int = 30):
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        resend_after_minutes: float = 10,
+        tell_patient_after_minutes: float = 20,
+        clock=utcnow,
+        new_per_channel_per_minute: int = 30,
+    ):
         """Staff rows name no target: the relay that delivers fans each one out to the targets
         it has (its registry), so a process without the Telegram or SMTP settings cannot drop an
         alert, and a target added later also gets the alerts still queued."""
@@ -69,45 +69,87 @@ class Escalations:
         self.clock = clock
 
     # -- from the conversation -----------------------------------------------------------------
-    def record(self, conversation_id: str, channel: str, level: str, summary: str,
-               findings: List[Dict[str, Any]], reasons: List[str], words: str,
-               transcript: Optional[List[Dict[str, Any]]] = None,
-               days_since_procedure: Optional[float] = None,
-               contact: Optional[Dict[str, Any]] = None) -> Recorded:
+    def record(
+        self,
+        conversation_id: str,
+        channel: str,
+        level: str,
+        summary: str,
+        findings: list[dict[str, Any]],
+        reasons: list[str],
+        words: str,
+        transcript: list[dict[str, Any]] | None = None,
+        days_since_procedure: float | None = None,
+        contact: dict[str, Any] | None = None,
+    ) -> Recorded:
         """Open or update the conversation's escalation; retried through database restarts."""
         if level not in LEVEL_RANK:
             raise ValueError(f"only urgent and emergency are escalated, not {level!r}")
-        return with_retries(lambda: self._record(conversation_id, channel, level, summary, findings,
-                                                 reasons, words, transcript or [], days_since_procedure,
-                                                 contact or {}), what="recording an escalation")
+        return with_retries(
+            lambda: self._record(
+                conversation_id,
+                channel,
+                level,
+                summary,
+                findings,
+                reasons,
+                words,
+                transcript or [],
+                days_since_procedure,
+                contact or {},
+            ),
+            what="recording an escalation",
+        )
 
-    def _record(self, conversation_id, channel, level, summary, findings, reasons, words, transcript,
-                days_since, contact) -> Recorded:
+    def _record(
+        self, conversation_id, channel, level, summary, findings, reasons, words, transcript, days_since, contact
+    ) -> Recorded:
         now = self.clock()
         with transaction(self.sessions) as s:
             if s.get(Conversation, conversation_id) is None:
                 s.add(Conversation(id=conversation_id, channel=channel, created_at=now))
                 s.flush()
-            stmt = (select(Escalation).where(Escalation.conversation_id == conversation_id,
-                                             Escalation.status.in_(OPEN_STATUSES))
-                    .order_by(Escalation.created_at.desc()).limit(1))
+            stmt = (
+                select(Escalation)
+                .where(Escalation.conversation_id == conversation_id, Escalation.status.in_(OPEN_STATUSES))
+                .order_by(Escalation.created_at.desc())
+                .limit(1)
+            )
             if s.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update()
             esc = s.execute(stmt).scalars().first()
             entry = {"text": words, "at": now.isoformat(timespec="seconds"), "level": level}
             if esc is None:
-                esc = Escalation(id=new_reference(), conversation_id=conversation_id, status="open",
-                                 level=level, summary=summary, findings=findings, reasons=reasons,
-                                 patient_words=[entry], transcript=transcript,
-                                 days_since_procedure=days_since, contact=contact, created_at=now,
-                                 updated_at=now, alerted_at=now, resend_due_at=now + self.resend_after,
-                                 staff_message={})
+                esc = Escalation(
+                    id=new_reference(),
+                    conversation_id=conversation_id,
+                    status="open",
+                    level=level,
+                    summary=summary,
+                    findings=findings,
+                    reasons=reasons,
+                    patient_words=[entry],
+                    transcript=transcript,
+                    days_since_procedure=days_since,
+                    contact=contact,
+                    created_at=now,
+                    updated_at=now,
+                    alerted_at=now,
+                    resend_due_at=now + self.resend_after,
+                    staff_message={},
+                )
                 s.add(esc)
                 s.flush()
                 flood = level == "urgent" and self._flooding(s, channel, now)
                 self._queue(s, esc, "alert", f"{esc.id}:alert", priority=PRIORITY["flood"] if flood else None)
-                audit(s, "escalation_opened", escalation_id=esc.id, level=level, flood=flood or None,
-                      concepts=[f.get("concept") for f in findings])
+                audit(
+                    s,
+                    "escalation_opened",
+                    escalation_id=esc.id,
+                    level=level,
+                    flood=flood or None,
+                    concepts=[f.get("concept") for f in findings],
+                )
                 return Recorded(esc.id, created=True, realerted=False, level=level)
             realert = LEVEL_RANK[level] > LEVEL_RANK[esc.level]
             esc.patient_words = (list(esc.patient_words) + [entry])[-MAX_WORDS_KEPT:]
@@ -120,7 +162,7 @@ class Escalations:
             if realert:
                 esc.level, esc.summary = level, summary
                 if esc.status == "acknowledged":
-                    esc.status = "notified"      # a more urgent picture needs a new acknowledgement
+                    esc.status = "notified"  # a more urgent picture needs a new acknowledgement
                     esc.acknowledged_at = esc.acknowledged_by = None
                 esc.alerted_at, esc.resend_due_at = now, now + self.resend_after
                 self._queue(s, esc, "realert", f"{esc.id}:realert:{level}")
@@ -130,12 +172,24 @@ class Escalations:
             return Recorded(esc.id, created=False, realerted=realert, level=esc.level)
 
     # -- from staff ----------------------------------------------------------------------------
-    def acknowledge(self, escalation_id: str, staff_id: Optional[int], via: str,
-                    note: Optional[str] = None, telegram_user_id: Optional[int] = None) -> ActionResult:
+    def acknowledge(
+        self,
+        escalation_id: str,
+        staff_id: int | None,
+        via: str,
+        note: str | None = None,
+        telegram_user_id: int | None = None,
+    ) -> ActionResult:
         return self._staff_action("acknowledge", escalation_id, staff_id, via, note, telegram_user_id)
 
-    def resolve(self, escalation_id: str, staff_id: Optional[int], via: str,
-                note: Optional[str] = None, telegram_user_id: Optional[int] = None) -> ActionResult:
+    def resolve(
+        self,
+        escalation_id: str,
+        staff_id: int | None,
+        via: str,
+        note: str | None = None,
+        telegram_user_id: int | None = None,
+    ) -> ActionResult:
         return self._staff_action("resolve", escalation_id, staff_id, via, note, telegram_user_id)
 
     def _staff_action(self, action, escalation_id, staff_id, via, note, telegram_user_id) -> ActionResult:
@@ -145,20 +199,35 @@ class Escalations:
             if staff_id is not None:
                 staff = s.get(Staff, staff_id)
             elif telegram_user_id is not None:
-                staff = s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id)
-                                  ).scalars().first()
+                staff = s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id)).scalars().first()
             esc = s.get(Escalation, escalation_id)
-            actor = {"actor_type": "staff" if staff else "unknown",
-                     "actor_id": str(staff.id) if staff else
-                     (f"telegram:{telegram_user_id}" if telegram_user_id is not None else None)}
+            actor = {
+                "actor_type": "staff" if staff else "unknown",
+                "actor_id": str(staff.id)
+                if staff
+                else (f"telegram:{telegram_user_id}" if telegram_user_id is not None else None),
+            }
             if staff is None or not staff.active:
-                audit(s, f"{action}_refused", escalation_id=escalation_id if esc else None, via=via,
-                      reason="not on the staff roster", **actor)
-                return ActionResult(False, esc.status if esc else "unknown",
-                                    "Only clinic staff on the roster can do that.")
+                audit(
+                    s,
+                    f"{action}_refused",
+                    escalation_id=escalation_id if esc else None,
+                    via=via,
+                    reason="not on the staff roster",
+                    **actor,
+                )
+                return ActionResult(
+                    False, esc.status if esc else "unknown", "Only clinic staff on the roster can do that."
+                )
             if esc is None:
-                audit(s, f"{action}_refused", via=via, reason="no such escalation",
-                      requested=str(escalation_id)[:40], **actor)
+                audit(
+                    s,
+                    f"{action}_refused",
+                    via=via,
+                    reason="no such escalation",
+                    requested=str(escalation_id)[:40],
+                    **actor,
+                )
                 return ActionResult(False, "unknown", "No such escalation.")
             if action == "acknowledge":
                 if esc.status in ("acknowledged", "resolved"):
@@ -176,8 +245,14 @@ class Escalations:
                 esc.resolution_note = (note or "").strip()[:2000] or None
                 message = f"Resolved by {staff.name}"
             esc.updated_at = now
-            audit(s, action + "d" if action.endswith("e") else action, escalation_id=esc.id, via=via,
-                  note=(note or "")[:2000] or None, **actor)
+            audit(
+                s,
+                action + "d" if action.endswith("e") else action,
+                escalation_id=esc.id,
+                via=via,
+                note=(note or "")[:2000] or None,
+                **actor,
+            )
             self._queue(s, esc, "update", f"{esc.id}:update:{esc.status}:{now.isoformat()}")
             return ActionResult(True, esc.status, message)
 
@@ -192,8 +267,15 @@ class Escalations:
         now = self.clock()
         queued = 0
         with transaction(self.sessions) as s:
-            waiting = s.execute(select(Escalation).where(
-                Escalation.status.in_(("open", "notified")), Escalation.alerted_at.isnot(None))).scalars().all()
+            waiting = (
+                s.execute(
+                    select(Escalation).where(
+                        Escalation.status.in_(("open", "notified")), Escalation.alerted_at.isnot(None)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for esc in waiting:
                 next_resend = esc.alerted_at + self.resend_after * (esc.resend_count + 1)
                 if esc.resend_count < MAX_RESENDS and next_resend <= now:
@@ -201,8 +283,11 @@ class Escalations:
                     self._queue(s, esc, "resend", f"{esc.id}:resend:{esc.resend_count}")
                     audit(s, "alert_resent_unacknowledged", escalation_id=esc.id, count=esc.resend_count)
                     queued += 1
-                esc.resend_due_at = (esc.alerted_at + self.resend_after * (esc.resend_count + 1)
-                                     if esc.resend_count < MAX_RESENDS else None)
+                esc.resend_due_at = (
+                    esc.alerted_at + self.resend_after * (esc.resend_count + 1)
+                    if esc.resend_count < MAX_RESENDS
+                    else None
+                )
                 if esc.patient_notified_at is None and esc.alerted_at + self.tell_patient_after <= now:
                     esc.patient_notified_at = now
                     self._queue(s, esc, "patient_notice", f"{esc.id}:patient_notice")
@@ -211,14 +296,19 @@ class Escalations:
         return queued
 
     # -- reading (dashboard) ----------------------------------------------------------------------
-    def queue(self) -> List[Escalation]:
+    def queue(self) -> list[Escalation]:
         """Open escalations, most urgent first, oldest first within a level."""
         with self.sessions() as s:
-            rows = s.execute(select(Escalation).where(Escalation.status.in_(OPEN_STATUSES))
-                             .order_by(Escalation.created_at)).scalars().all()
+            rows = (
+                s.execute(
+                    select(Escalation).where(Escalation.status.in_(OPEN_STATUSES)).order_by(Escalation.created_at)
+                )
+                .scalars()
+                .all()
+            )
         return sorted(rows, key=lambda e: (-LEVEL_RANK[e.level], e.status == "acknowledged", e.created_at))
 
-    def get(self, escalation_id: str) -> Optional[Escalation]:
+    def get(self, escalation_id: str) -> Escalation | None:
         with self.sessions() as s:
             return s.get(Escalation, escalation_id)
 
@@ -226,23 +316,34 @@ class Escalations:
     def _flooding(self, s: Session, channel: str, now: dt.datetime) -> bool:
         """More new escalations from this channel in the last minute than the cap: still recorded
         and on the dashboard, but their alerts go after everyone else's."""
-        recent = s.execute(select(func.count()).select_from(Escalation).join(
-            Conversation, Conversation.id == Escalation.conversation_id).where(
-            Conversation.channel == channel, Escalation.created_at > now - dt.timedelta(minutes=1))).scalar()
+        recent = s.execute(
+            select(func.count())
+            .select_from(Escalation)
+            .join(Conversation, Conversation.id == Escalation.conversation_id)
+            .where(Conversation.channel == channel, Escalation.created_at > now - dt.timedelta(minutes=1))
+        ).scalar()
         return int(recent or 0) > self.new_per_channel_per_minute
 
-    def _queue(self, s: Session, esc: Escalation, kind: str, key: str, priority: Optional[int] = None) -> None:
+    def _queue(self, s: Session, esc: Escalation, kind: str, key: str, priority: int | None = None) -> None:
         """A staff row for every target ('*', fanned out by the relay), or the patient's notice."""
         target = ALL_TARGETS if kind in STAFF_KINDS else "patient"
         if priority is None:
             priority = PRIORITY["update"] if kind == "update" else PRIORITY[esc.level]
-        s.add(OutboxMessage(escalation_id=esc.id, kind=kind, target=target, priority=priority,
-                            idempotency_key=f"{key}:{target}",
-                            payload={"escalation_id": esc.id, "kind": kind}, status="pending",
-                            next_attempt_at=utcnow()))
+        s.add(
+            OutboxMessage(
+                escalation_id=esc.id,
+                kind=kind,
+                target=target,
+                priority=priority,
+                idempotency_key=f"{key}:{target}",
+                payload={"escalation_id": esc.id, "kind": kind},
+                status="pending",
+                next_attempt_at=utcnow(),
+            )
+        )
 
 
-def _merge_findings(old: List[Dict[str, Any]], new: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def _merge_findings(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_concept = {f.get("concept"): f for f in old}
     for f in new:
         by_concept[f.get("concept")] = f

@@ -6,12 +6,12 @@ Plain Python with spaCy and medspaCy; it never imports Rasa, the escalation pack
     >>> triage("I've got a fever of 38.4").level
     'urgent'
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 from . import knowledge_base, second_opinion
 from .decide import Decider
@@ -20,29 +20,43 @@ from .model import LEVELS, RANK, Context, Decision, Finding, Values, more_urgent
 from .text import normalise
 
 LEARNED_FILE = "learned.yml"
-MIN_WORDS_FOR_OPINION = 3    # a bare answer ("2", "yes") is read with the question, by the rules
+MIN_WORDS_FOR_OPINION = 3  # a bare answer ("2", "yes") is read with the question, by the rules
 LONG_MESSAGE_WORDS = 25
 
-__all__ = ["LEVELS", "RANK", "Context", "Decision", "Finding", "Values", "TriageEngine", "engine",
-           "triage", "more_urgent"]
+__all__ = [
+    "LEVELS",
+    "RANK",
+    "Context",
+    "Decision",
+    "Finding",
+    "Values",
+    "TriageEngine",
+    "engine",
+    "triage",
+    "more_urgent",
+]
 
 
 class TriageEngine:
     """Built once (loads the knowledge files, compiles the patterns, loads or trains the learned
     second opinion), then reused."""
 
-    def __init__(self, knowledge: Optional[knowledge_base.Knowledge] = None, learned: bool = True,
-                 knowledge_dir: Path = knowledge_base.KNOWLEDGE_DIR):
+    def __init__(
+        self,
+        knowledge: knowledge_base.Knowledge | None = None,
+        learned: bool = True,
+        knowledge_dir: Path = knowledge_base.KNOWLEDGE_DIR,
+    ):
         self.knowledge = knowledge or knowledge_base.default()
         self.extractor = Extractor(self.knowledge)
         self.decider = Decider(self.knowledge)
         self.second_opinion = None
         if learned and (knowledge_dir / LEARNED_FILE).exists():
-            self.second_opinion = second_opinion.build(knowledge_dir / LEARNED_FILE, knowledge_dir,
-                                                       self.extractor.norms)
+            self.second_opinion = second_opinion.build(
+                knowledge_dir / LEARNED_FILE, knowledge_dir, self.extractor.norms
+            )
 
-    def triage(self, text: str, context: Optional[Context] = None,
-               now: Optional[_dt.datetime] = None) -> Decision:
+    def triage(self, text: str, context: Context | None = None, now: _dt.datetime | None = None) -> Decision:
         """now: the local time the patient wrote (for "since Monday", "4 pads since lunch")."""
         cleaned = normalise(text)
         context = context or Context()
@@ -71,8 +85,9 @@ class TriageEngine:
         readings = (v.temperature_c, v.pain_score, v.pads_per_hour)
         set_aside = any(not f.counts or "read_as_part_of" in f.values for f in decision.findings if not f.from_earlier)
         short = extraction.words < LONG_MESSAGE_WORDS
-        return (extraction.words >= MIN_WORDS_FOR_OPINION and all(r is None for r in readings)
-                and not (set_aside and short))
+        return (
+            extraction.words >= MIN_WORDS_FOR_OPINION and all(r is None for r in readings) and not (set_aside and short)
+        )
 
 
 @lru_cache(maxsize=1)
@@ -80,5 +95,5 @@ def engine() -> TriageEngine:
     return TriageEngine()
 
 
-def triage(text: str, context: Optional[Context] = None) -> Decision:
+def triage(text: str, context: Context | None = None) -> Decision:
     return engine().triage(text, context)

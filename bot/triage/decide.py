@@ -7,26 +7,28 @@ combinations) comes from the knowledge files. Safety rules of the product:
   * a symptom that is reported (even in question form) counts; a hypothetical or someone else's
     past does not.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any, TypedDict
 
 from .extract import Extraction, Mention
 from .knowledge_base import CLASS_LEVEL, Knowledge
 from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
-
-
 # words that start a new episode after one at the clinic ("fainted again at home")
-_NEW_EPISODE = re.compile(r"\b(?:again|at home|since|tonight|this evening|later|after i left|after leaving|"
-                          r"now|today|yesterday|last night|this morning|got home|once home)\b")
+_NEW_EPISODE = re.compile(
+    r"\b(?:again|at home|since|tonight|this evening|later|after i left|after leaving|"
+    r"now|today|yesterday|last night|this morning|got home|once home)\b"
+)
 
 
 def _sentence_of(text: str, offset: int) -> str:
     start = max(text.rfind(c, 0, offset) for c in ".!?\n") + 1
     ends = [i for i in (text.find(c, offset) for c in ".!?\n") if i >= 0]
-    return text[start:min(ends) if ends else len(text)]
+    return text[start : min(ends) if ends else len(text)]
 
 
 # words of a sentence that supposes rather than reports ("would I", "if I get", "going to")
@@ -40,16 +42,27 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+class _Flags(TypedDict):
+    """How a mention was said: the flag fields of Finding, passed to it as keyword arguments."""
+
+    negated: bool
+    hypothetical: bool
+    other_experiencer: bool
+    proxy: bool
+    historical: bool
+
+
 class Decider:
     def __init__(self, knowledge: Knowledge):
         self.k = knowledge
-        self.t = knowledge.thresholds
+        # values.yml thresholds: numbers (and [low, high] ranges) as YAML read them
+        self.t: dict[str, Any] = knowledge.thresholds
         self._yes = self._answer_pattern(knowledge.answers.get("affirmative", ()))
         self._no = self._answer_pattern(knowledge.answers.get("negative", ()))
         self._now = self._answer_pattern(knowledge.value_words.get("now_words", ()))
 
     @staticmethod
-    def _answer_pattern(words: Iterable[str]) -> Optional[re.Pattern]:
+    def _answer_pattern(words: Iterable[str]) -> re.Pattern | None:
         words = sorted(words, key=len, reverse=True)
         if not words:
             return None
@@ -57,14 +70,15 @@ class Decider:
 
     # -- flags --------------------------------------------------------------------------------
     @staticmethod
-    def _flags(m: Mention) -> Dict[str, bool]:
+    def _flags(m: Mention) -> _Flags:
         c = m.categories
         # who wrote it (context.yml written_for/by_the_patient): "she" is the patient when the
         # message is written for her, someone else when the patient writes of her own test
         proxy = "proxy" in c or ("for_the_patient" in c and "other_person" in c and "historical" not in c)
         by_patient = "by_the_patient" in c and "for_the_patient" not in c
-        other = ("someone_else" in c and not proxy) or ("other_person" in c and not proxy and (
-            by_patient or ("past" in c and "ongoing" not in c)))
+        other = ("someone_else" in c and not proxy) or (
+            "other_person" in c and not proxy and (by_patient or ("past" in c and "ongoing" not in c))
+        )
         return {
             "negated": "negated" in c,
             "hypothetical": "hypothetical" in c,
@@ -81,19 +95,29 @@ class Decider:
         if "before_test" not in m.categories or klass == "emergency_sign":
             return False
         sentence = (m.sentence_text or "").lower()
+        assert self._now is not None  # values.yml lists now_words
         if self._now.search(sentence):
             return False
         return sentence.rstrip().endswith("?") or bool(_SUPPOSING.search(sentence))
 
     def _finding(self, m: Mention) -> Finding:
+        assert m.concept is not None  # called for concept mentions only
         concept = self.k.concepts[m.concept]
         mods = sorted(c for c in m.categories if c in MODIFIERS)
         flags = self._flags(m)
         flags["hypothetical"] = flags["hypothetical"] or self._before_the_test(m, concept.klass)
         if concept.lasting:
-            flags["historical"] = False      # "positive test last week": still pregnant now
-        f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
-                    start=m.start, end=m.end, modifiers=mods, **flags)
+            flags["historical"] = False  # "positive test last week": still pregnant now
+        f = Finding(
+            concept=concept.id,
+            name=concept.name,
+            klass=concept.klass,
+            text=m.text,
+            start=m.start,
+            end=m.end,
+            modifiers=mods,
+            **flags,
+        )
         if m.corrected:
             f.values["read_as"] = dict(m.corrected)
         f.values["_sentence"] = m.sentence
@@ -101,10 +125,17 @@ class Decider:
 
     def _implicit(self, concept_id: str, m: Mention) -> Finding:
         concept = self.k.concepts[concept_id]
-        f = Finding(concept=concept.id, name=concept.name, klass=concept.klass, text=m.text,
-                    start=m.start, end=m.end, **self._flags(m))
+        f = Finding(
+            concept=concept.id,
+            name=concept.name,
+            klass=concept.klass,
+            text=m.text,
+            start=m.start,
+            end=m.end,
+            **self._flags(m),
+        )
         f.values["_sentence"] = m.sentence
-        f.values["implied_by"] = m.value.kind
+        f.values["implied_by"] = m.reading.kind
         return f
 
     def _takes(self, f: Finding, value_kind: str) -> bool:
@@ -112,7 +143,7 @@ class Decider:
         return bool(concept and concept.takes(value_kind))
 
     # -- thresholds ---------------------------------------------------------------------------
-    def _is_fever(self, value: float, unit: str) -> bool:
+    def _is_fever(self, value: float, unit: str | None) -> bool:
         limit = self.t["fever_celsius"] if unit == "C" else self.t["fever_fahrenheit"]
         return value >= float(limit)
 
@@ -120,20 +151,25 @@ class Decider:
         return f"{_fmt(self.t['fever_celsius'])} C / {_fmt(self.t['fever_fahrenheit'])} F"
 
     # -- main ---------------------------------------------------------------------------------
-    def decide(self, ex: Extraction, context: Context, text: str, notes: List[str]) -> Decision:
-        findings: List[Finding] = []
-        value_mentions: List[Mention] = []
+    def decide(self, ex: Extraction, context: Context, text: str, notes: list[str]) -> Decision:
+        findings: list[Finding] = []
+        value_mentions: list[Mention] = []
         for m in ex.mentions:
             if m.concept is not None:
                 findings.append(self._finding(m))
             else:
                 flags = self._flags(m)
-                if (flags["hypothetical"] or flags["other_experiencer"] or flags["historical"]
-                        or self._before_the_test(m, "measurement")):
+                if (
+                    flags["hypothetical"]
+                    or flags["other_experiencer"]
+                    or flags["historical"]
+                    or self._before_the_test(m, "measurement")
+                ):
                     continue
-                if m.value.kind in ("pain_score", "pads_per_hour") and (
-                        flags["negated"] or "during_procedure" in m.categories):
-                    continue     # "it's not a 7", "during the test it was an 8": not now
+                if m.reading.kind in ("pain_score", "pads_per_hour") and (
+                    flags["negated"] or "during_procedure" in m.categories
+                ):
+                    continue  # "it's not a 7", "during the test it was an 8": not now
                 value_mentions.append(m)
 
         current = [f for f in findings if f.counts]
@@ -147,15 +183,17 @@ class Decider:
             if explained_by and not (circumstance and {"severe", "worsening"} & set(f.modifiers)):
                 f.values["read_as_part_of"] = explained_by[0]
                 current.remove(f)
-        earlier = [Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
-                   for f in context.earlier_findings]
+        earlier = [
+            Finding.from_dict(f.to_dict()) if isinstance(f, Finding) else Finding.from_dict(f)
+            for f in context.earlier_findings
+        ]
         for f in earlier:
             f.from_earlier = True
         values = Values(days_since_procedure=context.days_since_procedure)
-        revisited: List[Finding] = []     # earlier findings that this message gives new facts about
+        revisited: list[Finding] = []  # earlier findings that this message gives new facts about
 
         # -- temperatures
-        temps = [m.value for m in value_mentions if m.value.kind == "temperature"]
+        temps = [m.reading for m in value_mentions if m.reading.kind == "temperature"]
         fever_readings = [v for v in temps if self._is_fever(v.value, v.unit)]
         if temps:
             top = max(temps, key=lambda v: v.value if v.unit == "C" else (v.value - 32) * 5 / 9)
@@ -178,14 +216,14 @@ class Decider:
 
         # -- pain scores, pads
         for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
-            vals = [m for m in value_mentions if m.value.kind == kind]
+            vals = [m for m in value_mentions if m.reading.kind == kind]
             if not vals:
                 continue
             # a score said beside the symptom it rates wins over one rating something else
             # ("cramps 3/10, netflix 10/10")
             beside = [m for m in vals if any(self._takes(f, key) and abs(f.start - m.start) <= 30 for f in current)]
-            best = max(beside or vals, key=lambda mm: mm.value.value)
-            setattr(values, key, best.value.value)
+            best = max(beside or vals, key=lambda mm: mm.reading.value)
+            setattr(values, key, best.reading.value)
             targets = [f for f in current if self._takes(f, key)]
             if not targets:
                 targets = [f for f in earlier if self._takes(f, key)]
@@ -195,23 +233,23 @@ class Decider:
                 current.append(f)
                 targets = [f]
             for f in targets:
-                f.values[key] = best.value.value
+                f.values[key] = best.reading.value
         # (after the scores: a climb with no symptom named rates the pain the scores imply)
         self._pain_trend(value_mentions, current, text)
 
         # -- durations and days since the test
-        day_mentions = [m for m in value_mentions if m.value.kind == "days_since_procedure"]
-        days_since = [m.value.value for m in day_mentions]
+        day_mentions = [m for m in value_mentions if m.reading.kind == "days_since_procedure"]
+        days_since = [m.reading.value for m in day_mentions]
         if days_since:
             values.days_since_procedure = max(days_since)
         for f in current:
             # "Day 1: cramps. Day 2: spotting" -- a day said in the finding's own sentence wins
-            own = [m.value.value for m in day_mentions if m.sentence == f.values.get("_sentence")]
+            own = [m.reading.value for m in day_mentions if m.sentence == f.values.get("_sentence")]
             if own:
                 f.values["day_after_test"] = max(own)
-        durations = [m for m in value_mentions if m.value.kind == "duration_days"]
+        durations = [m for m in value_mentions if m.reading.kind == "duration_days"]
         if durations:
-            values.duration_days = max(m.value.value for m in durations)
+            values.duration_days = max(m.reading.value for m in durations)
         expected_now = [f for f in current if f.klass == "expected_effect"]
         for m in durations:
             # how long something has lasted belongs to what is said beside it ("been practising
@@ -219,12 +257,12 @@ class Decider:
             same = [f for f in expected_now if f.values.get("_sentence") == m.sentence]
             near = [f for f in expected_now if abs(f.values.get("_sentence", m.sentence) - m.sentence) <= 1]
             for f in same or near:
-                f.values["duration_days"] = max(f.values.get("duration_days", 0), m.value.value)
+                f.values["duration_days"] = max(f.values.get("duration_days", 0), m.reading.value)
         if (durations or days_since) and not expected_now:
             lasting = [f for f in earlier if f.klass == "expected_effect"]
             for f in lasting:
                 if durations:
-                    f.values["duration_days"] = max(m.value.value for m in durations)
+                    f.values["duration_days"] = max(m.reading.value for m in durations)
             revisited += lasting
 
         # -- severity or worsening said apart from the symptom ("today they're way worse")
@@ -233,10 +271,14 @@ class Decider:
             # "Cramps since yesterday. Today they're way worse.": the sentence before, when the
             # cue's names no symptom of its own (a follow-up looks back, never forward:
             # "Horrendous!!! ...the parking. Cramps are fine, bit of spotting")
-            own = [f for f in findings if f.values.get("_sentence") == sentence]
-            allowed = {sentence} if own else {sentence, sentence - 1}
-            targets = [f for f in current if category in self.k.concepts[f.concept].escalates_when
-                       and f.values.get("_sentence", sentence) in allowed]
+            own_findings = [f for f in findings if f.values.get("_sentence") == sentence]
+            allowed = {sentence} if own_findings else {sentence, sentence - 1}
+            targets = [
+                f
+                for f in current
+                if category in self.k.concepts[f.concept].escalates_when
+                and f.values.get("_sentence", sentence) in allowed
+            ]
             if not targets and not current:
                 targets = [f for f in earlier if category in self.k.concepts[f.concept].escalates_when]
                 revisited += targets
@@ -247,8 +289,8 @@ class Decider:
         # -- painkillers answer: only a message about the pain answers the question about the pain
         # ("no fever" after "Do painkillers help?" denies a fever; it is not "no, they don't help")
         if context.expecting == "painkillers_help" and all(
-                f.klass == "not_a_symptom" or "not_relieved" in self.k.concepts[f.concept].escalates_when
-                for f in findings):
+            f.klass == "not_a_symptom" or "not_relieved" in self.k.concepts[f.concept].escalates_when for f in findings
+        ):
             pain = [f for f in earlier + current if "not_relieved" in self.k.concepts[f.concept].escalates_when]
             said_no = bool(self._no and self._no.search(text))
             said_yes = bool(self._yes and self._yes.search(text))
@@ -276,18 +318,26 @@ class Decider:
         level = "info"
         for f in active + [f for f in findings if f.counts and "read_as_part_of" in f.values]:
             level = more_urgent(level, f.level)
-        reasons = [self._reason_line(f) for f in sorted(active, key=lambda f: -RANK[f.level])
-                   if RANK[f.level] > RANK["info"]]
+        reasons = [
+            self._reason_line(f) for f in sorted(active, key=lambda f: -RANK[f.level]) if RANK[f.level] > RANK["info"]
+        ]
         level, combo_reasons = self._combinations(active, earlier, level)
         reasons = combo_reasons + reasons
         if temps and not fever_readings and not fever_like:
             # A normal reading on its own: the patient checked; no fever by reading (clinical facts:
             # a reading given to reassure is not a fever); reassure (self-care), note the value.
             m = next(mm for mm in value_mentions if mm.value is temps[0])
-            f = Finding(concept="temperature_reading", name="Temperature reading", klass="measurement",
-                        text=m.text, start=m.start, end=m.end, level="self_care",
-                        reason=f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading",
-                        values={"temperature": temps[0].text})
+            f = Finding(
+                concept="temperature_reading",
+                name="Temperature reading",
+                klass="measurement",
+                text=m.text,
+                start=m.start,
+                end=m.end,
+                level="self_care",
+                reason=f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading",
+                values={"temperature": temps[0].text},
+            )
             active.append(f)
             level = more_urgent(level, f.level)
             reasons.append(self._reason_line(f))
@@ -298,20 +348,29 @@ class Decider:
             notes.append("empty message")
 
         listed = {id(f) for f in findings}
-        shown = findings + [f for f in active if id(f) not in listed]
-        for f in shown:
+        shown_findings = findings + [f for f in active if id(f) not in listed]
+        for f in shown_findings:
             f.values.pop("_sentence", None)
-        return Decision(level=level, findings=shown, reasons=reasons, values=values,
-                        missing=self._missing(active, level, values), notes=notes)
+        return Decision(
+            level=level,
+            findings=shown_findings,
+            reasons=reasons,
+            values=values,
+            missing=self._missing(active, level, values),
+            notes=notes,
+        )
 
-    def _same_episode_at_the_clinic(self, current: List[Finding], text: str) -> None:
-        """"I went out like a light when they blew up the balloon. ... Apparently fainting is
+    def _same_episode_at_the_clinic(self, current: list[Finding], text: str) -> None:
+        """ "I went out like a light when they blew up the balloon. ... Apparently fainting is
         common.": when a sign that settles at the clinic is told as happening there, its other
         mentions in the message, and the other such signs in the same or the next sentence
         ("she passed out on the table. She went really pale"), are the same episode, unless
         their sentence starts a new one ("again at home", "since", "tonight")."""
-        at_clinic = [f for f in current if "during_procedure" in f.modifiers
-                     and self.k.concepts[f.concept].during_procedure_level]
+        at_clinic = [
+            f
+            for f in current
+            if "during_procedure" in f.modifiers and self.k.concepts[f.concept].during_procedure_level
+        ]
         if not at_clinic:
             return
         concepts = {f.concept for f in at_clinic}
@@ -325,20 +384,21 @@ class Decider:
                 if not _NEW_EPISODE.search(sentence.lower()):
                     f.modifiers.append("during_procedure")
 
-    def _pain_trend(self, value_mentions: List[Mention], current: List[Finding], text: str) -> None:
+    def _pain_trend(self, value_mentions: list[Mention], current: list[Finding], text: str) -> None:
         """Scores that climb inside one message ("a 3 this morning, now a 6"): increasing pain
         (clinical facts), a rise of at least pain_rise points to the latest score (the one said
         with "now", else the last one written) from an earlier one."""
-        scores = sorted((m for m in value_mentions if m.value.kind == "pain_score"), key=lambda m: m.start)
+        scores = sorted((m for m in value_mentions if m.reading.kind == "pain_score"), key=lambda m: m.start)
         if len(scores) < 2:
             return
         # the latest score is the one nearest a "now" word ("about a 2 now, was a 5 during": the 2)
+        assert self._now is not None  # values.yml lists now_words
         nows = [m.start() for m in self._now.finditer(text)]
         near = [(min(abs(n - m.start) for n in nows), m) for m in scores] if nows else []
         near = [(d, m) for d, m in near if d <= 14]
         latest = min(near, key=lambda dm: dm[0])[1] if near else scores[-1]
-        earlier = [m.value.value for m in scores if m is not latest]
-        if latest.value.value - min(earlier) < float(self.t.get("pain_rise", 2)):
+        earlier = [m.reading.value for m in scores if m is not latest]
+        if latest.reading.value - min(earlier) < float(self.t.get("pain_rise", 2)):
             return
         for f in current:
             if "worsening" in self.k.concepts[f.concept].escalates_when and "worsening" not in f.modifiers:
@@ -357,9 +417,12 @@ class Decider:
             pain = f.values.get("pain_score")
             pads = f.values.get("pads_per_hour")
             why = None
-            if "severe" in esc and "severe" in f.modifiers and not (
-                    pain is not None and pain <= float(self.t["severe_pain_score"]) - 3):
-                why = "described as severe"   # (a score of 4 or less says it is not: "SO bad (like a 3)")
+            if (
+                "severe" in esc
+                and "severe" in f.modifiers
+                and not (pain is not None and pain <= float(self.t["severe_pain_score"]) - 3)
+            ):
+                why = "described as severe"  # (a score of 4 or less says it is not: "SO bad (like a 3)")
             elif "worsening" in esc and "worsening" in f.modifiers:
                 why = "getting worse rather than easing"
             elif "not_relieved" in esc and "not_relieved" in f.modifiers:
@@ -367,8 +430,10 @@ class Decider:
             elif "pain_score" in esc and pain is not None and pain >= float(self.t["severe_pain_score"]):
                 why = f"pain {_fmt(pain)}/10, at or above {_fmt(self.t['severe_pain_score'])}/10"
             elif "pads_per_hour" in esc and pads is not None and pads >= float(self.t["heavy_bleeding_pads_per_hour"]):
-                why = (f"{_fmt(pads)} pads an hour: heavy bleeding "
-                       f"(at or above {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour)")
+                why = (
+                    f"{_fmt(pads)} pads an hour: heavy bleeding "
+                    f"(at or above {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour)"
+                )
             if why:
                 level, reason = "urgent", f"warning sign: {why}"
                 if concept.escalates_to:
@@ -387,8 +452,10 @@ class Decider:
                     reason = "still there and not settling, when it should have eased"
                 elif elapsed is not None and window is not None and elapsed > window:
                     level = "routine"
-                    reason = (f"lasting or starting {_fmt(round(elapsed, 1))} days after the test, "
-                              f"beyond the usual {_fmt(window)} days")
+                    reason = (
+                        f"lasting or starting {_fmt(round(elapsed, 1))} days after the test, "
+                        f"beyond the usual {_fmt(window)} days"
+                    )
                 else:
                     reason = "expected after-effect"
                     if pain is not None:
@@ -402,16 +469,24 @@ class Decider:
             if reading and reading[0] == "temperature" and temps and not fever_readings:
                 level = reading[1]
                 reason = f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading"
-            elif (reading and reading[0] == "pads_per_hour" and pads is not None
-                  and pads < float(self.t["heavy_bleeding_pads_per_hour"])):
+            elif (
+                reading
+                and reading[0] == "pads_per_hour"
+                and pads is not None
+                and pads < float(self.t["heavy_bleeding_pads_per_hour"])
+            ):
                 level = reading[1]
-                reason = (f"more bleeding than expected, but {_fmt(pads)} pads an hour is under the heavy "
-                          f"bleeding threshold of {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour")
+                reason = (
+                    f"more bleeding than expected, but {_fmt(pads)} pads an hour is under the heavy "
+                    f"bleeding threshold of {_fmt(self.t['heavy_bleeding_pads_per_hour'])} an hour"
+                )
             elif "temperature" in concept.reads and fever_readings:
                 reason = f"warning sign: temperature {fever_readings[0].text}, at or above {self._threshold_text()}"
             elif "temperature" in concept.reads and temps:
-                reason = (f"warning sign: feels feverish; the reading {temps[0].text} is below "
-                          f"{self._threshold_text()}, but feeling hot or shivery counts as a possible fever")
+                reason = (
+                    f"warning sign: feels feverish; the reading {temps[0].text} is below "
+                    f"{self._threshold_text()}, but feeling hot or shivery counts as a possible fever"
+                )
         elif concept.klass == "emergency_sign":
             reason = "emergency sign"
         elif concept.klass == "other_symptom":
@@ -424,9 +499,16 @@ class Decider:
 
     @staticmethod
     def _not_counted_reason(f: Finding) -> str:
-        why = [w for w, flag in (("negated", f.negated), ("hypothetical or general question", f.hypothetical),
-                                 ("about someone else", f.other_experiencer),
-                                 ("before the test / long ago", f.historical)) if flag]
+        why = [
+            w
+            for w, flag in (
+                ("negated", f.negated),
+                ("hypothetical or general question", f.hypothetical),
+                ("about someone else", f.other_experiencer),
+                ("before the test / long ago", f.historical),
+            )
+            if flag
+        ]
         return "does not count: " + ", ".join(why)
 
     @staticmethod
@@ -437,24 +519,29 @@ class Decider:
     def _settled_at_clinic(self, f: Finding) -> bool:
         return "during_procedure" in f.modifiers and bool(self.k.concepts[f.concept].during_procedure_level)
 
-    def _combinations(self, active: List[Finding], earlier: List[Finding], level: str):
+    def _combinations(self, active: list[Finding], earlier: list[Finding], level: str):
         """Combinations over this message and the conversation so far; an episode that happened
         at the clinic and settled there (a vasovagal faint with pallor) combines with nothing."""
         reasons = []
         now = {c for f in active if not self._settled_at_clinic(f) for c in (f.concept, f.values.get("counts_as")) if c}
-        known = now | {c for f in earlier if f.counts and not self._settled_at_clinic(f)
-                       for c in (f.concept, f.values.get("counts_as")) if c}
+        known = now | {
+            c
+            for f in earlier
+            if f.counts and not self._settled_at_clinic(f)
+            for c in (f.concept, f.values.get("counts_as"))
+            if c
+        }
         for combo in self.k.combinations:
             if not combo.holds(known):
                 continue
             if not set(combo.concepts) & now:
-                continue     # nothing new in this message: the combination was already answered
+                continue  # nothing new in this message: the combination was already answered
             reasons.append(f"{combo.name} -> {combo.level}")
             level = more_urgent(level, combo.level)
         return level, reasons
 
-    def _missing(self, active: List[Finding], level: str, values: Values) -> List[str]:
-        missing: List[str] = []
+    def _missing(self, active: list[Finding], level: str, values: Values) -> list[str]:
+        missing: list[str] = []
 
         def want(fact: str):
             if fact not in missing:
@@ -474,13 +561,16 @@ class Decider:
                 want("pain_score")
             if "not_relieved" in concept.escalates_when and "not_relieved" not in f.modifiers:
                 want("painkillers_help")
-            if (concept.klass == "expected_effect" and "duration_days" not in f.values
-                    and values.days_since_procedure is None):
+            if (
+                concept.klass == "expected_effect"
+                and "duration_days" not in f.values
+                and values.days_since_procedure is None
+            ):
                 want("days_since_procedure")
         return missing
 
 
-def _unique(items: List[Finding]) -> List[Finding]:
+def _unique(items: list[Finding]) -> list[Finding]:
     seen, out = set(), []
     for f in items:
         if id(f) not in seen:

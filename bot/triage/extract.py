@@ -6,13 +6,14 @@ Pipeline (built once, reused for every message):
   -> value mentions (numbers) added as targets too
   -> medspaCy ConText with the rules of context.yml (negation, hypothetical, other person, ...)
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 import spacy
 from medspacy.context import ConText, ConTextRule
@@ -37,32 +38,38 @@ if not Doc.has_extension("dangling_cues"):
     Doc.set_extension("dangling_cues", default=())
 
 DANGLING_CATEGORIES = ("SEVERE", "WORSENING")
-FUNCTION_WORD_ZIPF = 5.5      # "then", "and", "the": too common to be what a misspelling meant
+FUNCTION_WORD_ZIPF = 5.5  # "then", "and", "the": too common to be what a misspelling meant
 
 
 @dataclass
 class Mention:
     """A concept or value found in the text, with the ConText categories that modify it."""
 
-    concept: Optional[str]           # concept id, or None for a value
-    start: int                       # character offsets in the cleaned message
+    concept: str | None  # concept id, or None for a value
+    start: int  # character offsets in the cleaned message
     end: int
     text: str
-    sentence: int                    # index of the sentence (across segments)
-    categories: FrozenSet[str] = frozenset()
-    value: Optional[ValueMention] = None
-    corrected: Dict[str, str] = field(default_factory=dict)   # misspelling -> word read
-    sentence_text: str = ""          # the sentence it was said in
+    sentence: int  # index of the sentence (across segments)
+    categories: frozenset[str] = frozenset()
+    value: ValueMention | None = None
+    corrected: dict[str, str] = field(default_factory=dict)  # misspelling -> word read
+    sentence_text: str = ""  # the sentence it was said in
+
+    @property
+    def reading(self) -> ValueMention:
+        """The value of a value mention (concept None), which always has one."""
+        assert self.value is not None, "not a value mention"
+        return self.value
 
 
 @dataclass
 class Extraction:
-    mentions: List[Mention]
+    mentions: list[Mention]
     # Severity / worsening cues that modified no symptom ("today they're way worse"), by sentence.
-    dangling: List[Tuple[str, int]]
-    english_ratio: float             # share of words that are English (or known to the knowledge files)
+    dangling: list[tuple[str, int]]
+    english_ratio: float  # share of words that are English (or known to the knowledge files)
     words: int
-    norms: str = ""                  # the words as read (lower case, spelling corrected), for the classifier
+    norms: str = ""  # the words as read (lower case, spelling corrected), for the classifier
 
 
 class TargetAwareConText(ConText):
@@ -76,11 +83,11 @@ class TargetAwareConText(ConText):
     keep their whole reach: terminating cues do not shorten them.
     """
 
-    def __call__(self, doc, targets: str = None):
-        targets = getattr(doc._, targets) if targets else doc.ents
+    def __call__(self, doc, targets: str | None = None):
+        target_spans: Sequence[Span] = getattr(doc._, targets) if targets else doc.ents
         graph = ConTextGraph(prune_on_modifier_overlap=False)
-        graph.targets = targets
-        spans = [(t.start, t.end) for t in targets]
+        graph.targets = target_spans
+        spans = [(t.start, t.end) for t in target_spans]
         graph.modifiers = []
         for match_id, start, end in self._ConText__matcher(doc):
             rule = self._ConText__matcher.rule_map[self.nlp.vocab[match_id].text]
@@ -90,13 +97,13 @@ class TargetAwareConText(ConText):
                 # ("scared of being" + "being sick") still reaches it; any other cue inside a
                 # symptom ("not" of "doesn't smell right", of "not making sense") is its own word
                 first = min(t for t, _ in overlapping)
-                if (rule.category.upper() != "HYPOTHETICAL" or first - start < 2 or end - first > 1):
+                if rule.category.upper() != "HYPOTHETICAL" or first - start < 2 or end - first > 1:
                     continue
                 end = first
             modifier = ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)
             if rule.direction.upper() == "BACKWARD":
                 # "wee burns, cramps are gone": a cue looking back stops at the clause's comma
-                commas = [t.i for t in doc[modifier._scope_start:start] if t.text in (",", ";", "-")]
+                commas = [t.i for t in doc[modifier._scope_start : start] if t.text in (",", ";", "-")]
                 if commas:
                     modifier._scope_start = max(modifier._scope_start, commas[-1] + 1)
             graph.modifiers.append(modifier)
@@ -152,13 +159,14 @@ class GeneralQuestions:
 
     _CLAUSE_BREAK = re.compile(r"[,;:]|\s-\s|\bbut\b|\bbecause\b|\bcos\b")
 
-    def __init__(self, words: Dict[str, Sequence[str]]):
+    def __init__(self, words: Mapping[str, Sequence[str]]):
         deictic = [w for w in ("this", "these") if w in words["reporter_words"]]
         reporters = [w for w in words["reporter_words"] if w not in deictic]
         names = _alternation(words.get("this_names_the_test") or ("test",))
         # "this"/"these" report unless they name the test: "after this?", "one of these", "this test"
-        this = "".join(rf"|(?<!after\s)(?<!before\s)(?<!of\s)\b{w}\b(?!\s*(?:{names})\b)(?!\s*[?.!,]|\s*$)"
-                       for w in deictic)
+        this = "".join(
+            rf"|(?<!after\s)(?<!before\s)(?<!of\s)\b{w}\b(?!\s*(?:{names})\b)(?!\s*[?.!,]|\s*$)" for w in deictic
+        )
         self._reporter = re.compile(rf"\b(?:{_alternation(reporters)})\b{this}")
         self._anaphor = re.compile(rf"\b(?:{_alternation(words.get('anaphors') or ('it',))})\b")
         self._first_person = re.compile(rf"\b(?:{_alternation(words.get('first_person') or ('i',))})\b")
@@ -166,7 +174,9 @@ class GeneralQuestions:
         self._own_test = re.compile(rf"\b(?:{_alternation(own)})\b") if own else None
         others = words.get("not_the_patient") or ()
         self._someone_else = re.compile(rf"\b(?:{_alternation(others)})\b") if others else None
-        self._opener = re.compile(rf"^\W*{_FILLERS}(?:{_alternation(words['openers'])})\s")   # "can " asks, "can't" reports
+        self._opener = re.compile(
+            rf"^\W*{_FILLERS}(?:{_alternation(words['openers'])})\s"
+        )  # "can " asks, "can't" reports
 
     def asks(self, sentence: str, offset: int) -> bool:
         """Whether the clause of `sentence` at character `offset` is a question."""
@@ -193,19 +203,21 @@ class GeneralQuestions:
     def reports_back(self, sentence: str) -> bool:
         low = sentence.lower()
         if self._someone_else is not None and self._someone_else.search(low):
-            return False      # "a girl I work with had it": someone else's story
+            return False  # "a girl I work with had it": someone else's story
         if self.supposes(low):
-            return False      # "...if I'm still bleeding", "my periods are normally heavy"
+            return False  # "...if I'm still bleeding", "my periods are normally heavy"
         return bool(self._first_person.search(low) and self._anaphor.search(low))
 
 
-_SUPPOSES = re.compile(r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?|"
-                       r"scheduled|booked|next week|tomorrow|coming up)\b|'d\b")
+_SUPPOSES = re.compile(
+    r"\b(?:if|would|will|might|could|in case|normally|usually|always|every month|my periods?|"
+    r"scheduled|booked|next week|tomorrow|coming up)\b|'d\b"
+)
 # "lips? no." "pain: none" "bleeding - nil": the answer right after the sign
 _ANSWERED_NO = re.compile(r"^\s*(?:\?+|:|-|=)\s*(?:no|nope|none|nil|nah|negative|not at all|zero|n/a)\b", re.I)
 
 # words a question may start with before its question word ("Also is it normal...", "So what if...")
-_FILLERS = r"(?:(?:also|so|and|but|just|ok|okay|oh|and also|quick question|one more thing|another thing|hi|hey|lol|like|sorry)\W+)*"
+_FILLERS = r"(?:(?:also|so|and|but|just|ok|okay|oh|and also|quick question|one more thing|another thing|hi|hey|lol|like|sorry)\W+)*"  # noqa: E501
 
 
 def _alternation(items: Sequence[str]) -> str:
@@ -217,7 +229,8 @@ class Extractor:
         self.knowledge = knowledge
         self.nlp = spacy.blank("en")
         self.sentencizer = self.nlp.add_pipe(
-            "sentencizer", config={"punct_chars": [".", "!", "?", "\n", "\n\n", ";", "!!", "??", "?!", "..."]})
+            "sentencizer", config={"punct_chars": [".", "!", "?", "\n", "\n\n", ";", "!!", "??", "?!", "..."]}
+        )
         compiler = PhrasingCompiler(self._literal_norms, knowledge.word_lists)
 
         vocabulary = set()
@@ -227,44 +240,67 @@ class Extractor:
                 vocabulary.update(compiler.vocabulary(phrasing))
                 patterns += [(concept.id, pattern) for pattern in compiler.compile(phrasing)]
         self.matcher = ConceptMatcher(self.nlp.vocab, patterns)
-        self.writer = ConceptMatcher(self.nlp.vocab, [
-            (marker, pattern) for marker, phrasings in (("for_the_patient", knowledge.written_for_the_patient),
-                                                        ("by_the_patient", knowledge.written_by_the_patient),
-                                                        ("test_ahead", knowledge.test_still_ahead),
-                                                        ("test_done", knowledge.test_done))
-            for phrasing in phrasings for pattern in compiler.compile(phrasing)])
-        self._urgency = {cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
-                         for cid, c in knowledge.concepts.items()}
+        self.writer = ConceptMatcher(
+            self.nlp.vocab,
+            [
+                (marker, pattern)
+                for marker, phrasings in (
+                    ("for_the_patient", knowledge.written_for_the_patient),
+                    ("by_the_patient", knowledge.written_by_the_patient),
+                    ("test_ahead", knowledge.test_still_ahead),
+                    ("test_done", knowledge.test_done),
+                )
+                for phrasing in phrasings
+                for pattern in compiler.compile(phrasing)
+            ],
+        )
+        self._urgency = {
+            cid: (99 if c.klass == "not_a_symptom" else RANK[CLASS_LEVEL[c.klass]])
+            for cid, c in knowledge.concepts.items()
+        }
 
         # Words that win a spelling tie: a symptom's own words, not the glue between them
         # ("thew" is "threw", not "then")
-        symptom_words = {w for c in knowledge.concepts.values() if c.klass != "not_a_symptom"
-                         for p in c.phrasings for w in compiler.vocabulary(p)
-                         if zipf_frequency(w, "en") < FUNCTION_WORD_ZIPF}
-        self.context = TargetAwareConText(self.nlp, rules=None, span_attrs=None,
-                                          prune_on_target_overlap=True, input_span_type="ents")
+        symptom_words = {
+            w
+            for c in knowledge.concepts.values()
+            if c.klass != "not_a_symptom"
+            for p in c.phrasings
+            for w in compiler.vocabulary(p)
+            if zipf_frequency(w, "en") < FUNCTION_WORD_ZIPF
+        }
+        self.context = TargetAwareConText(
+            self.nlp, rules=None, span_attrs=None, prune_on_target_overlap=True, input_span_type="ents"
+        )
         context_rules = []
         for cue in knowledge.cues:
             vocabulary.update(compiler.vocabulary(cue.cue))
             for pattern in compiler.compile(cue.cue):
-                context_rules.append(ConTextRule(
-                    literal=cue.cue, category=cue.category.upper(), pattern=pattern,
-                    direction=cue.direction, max_scope=cue.max_words))
+                context_rules.append(
+                    ConTextRule(
+                        literal=cue.cue,
+                        category=cue.category.upper(),
+                        pattern=pattern,
+                        direction=cue.direction,
+                        max_scope=cue.max_words,
+                    )
+                )
         self.context.add(context_rules)
 
         self.known_words = frozenset(vocabulary)
         self.questions = GeneralQuestions(knowledge.general_questions)
-        self.corrector = SpellingCorrector(vocabulary, knowledge.never_correct, preferred=symptom_words,
-                                           other_languages=knowledge.other_languages)
+        self.corrector = SpellingCorrector(
+            vocabulary, knowledge.never_correct, preferred=symptom_words, other_languages=knowledge.other_languages
+        )
         self.values = ValueReader(knowledge.thresholds, knowledge.value_words)
 
     # -- word norms ---------------------------------------------------------------------------
-    def _literal_norms(self, text: str) -> List[str]:
+    def _literal_norms(self, text: str) -> list[str]:
         """A phrasing's words as a patient's message is read (same cleaning, so "co-codamol" in
         the knowledge is "co codamol" as in the message)."""
         return [self.knowledge.abbreviations.get(t.norm_, t.norm_) for t in self.nlp.tokenizer(clean(text)[0])]
 
-    def _set_norms(self, doc: Doc) -> Dict[str, str]:
+    def _set_norms(self, doc: Doc) -> dict[str, str]:
         corrected = {}
         abbreviations = self.knowledge.abbreviations
         for token in doc:
@@ -280,13 +316,12 @@ class Extractor:
         return corrected
 
     # -- extraction ---------------------------------------------------------------------------
-    def extract(self, text: str, expecting: Optional[str] = None,
-                now: Optional[_dt.datetime] = None) -> Extraction:
-        mentions: List[Mention] = []
-        dangling: List[Tuple[str, int]] = []
+    def extract(self, text: str, expecting: str | None = None, now: _dt.datetime | None = None) -> Extraction:
+        mentions: list[Mention] = []
+        dangling: list[tuple[str, int]] = []
         sentence_base = 0
         english = words = 0
-        norms: List[str] = []
+        norms: list[str] = []
         writer: set = set()
         for offset, piece in segments(text):
             doc = self.nlp.make_doc(piece)
@@ -317,48 +352,69 @@ class Extractor:
             general = self._general_questions(doc, targets, value_spans)
             for span in targets:
                 asked = {"hypothetical", "general_question"} if span.start in general else set()
-                mentions.append(Mention(
-                    concept=span.label_, start=offset + span.start_char, end=offset + span.end_char,
-                    text=span.text, sentence=sentence_of.get(span.start, sentence_base),
-                    categories=frozenset(m.category.lower() for m in span._.modifiers) | asked,
-                    corrected={k: v for k, v in corrected.items() if k in span.text},
-                    sentence_text=span.sent.text))
+                mentions.append(
+                    Mention(
+                        concept=span.label_,
+                        start=offset + span.start_char,
+                        end=offset + span.end_char,
+                        text=span.text,
+                        sentence=sentence_of.get(span.start, sentence_base),
+                        categories=frozenset(m.category.lower() for m in span._.modifiers) | asked,
+                        corrected={k: v for k, v in corrected.items() if k in span.text},
+                        sentence_text=span.sent.text,
+                    )
+                )
             for span, v in value_spans:
-                said = piece[v.start:v.end]
+                said = piece[v.start : v.end]
                 v.start += offset
                 v.end += offset
-                mentions.append(Mention(
-                    concept=None, start=v.start, end=v.end, text=said,
-                    sentence=sentence_of.get(span.start, sentence_base),
-                    categories=frozenset(m.category.lower() for m in span._.modifiers), value=v,
-                    sentence_text=span.sent.text))
+                mentions.append(
+                    Mention(
+                        concept=None,
+                        start=v.start,
+                        end=v.end,
+                        text=said,
+                        sentence=sentence_of.get(span.start, sentence_base),
+                        categories=frozenset(m.category.lower() for m in span._.modifiers),
+                        value=v,
+                        sentence_text=span.sent.text,
+                    )
+                )
             norms += [tok.norm_ for tok in doc if not tok.is_space]
             for tok in doc:
                 if tok.is_alpha and len(tok) > 1:
                     words += 1
-                    if (tok.norm_ in self.known_words or zipf_frequency(tok.lower_, "en") >= 2.5
-                            or tok.lower_ in self.knowledge.abbreviations):
+                    if (
+                        tok.norm_ in self.known_words
+                        or zipf_frequency(tok.lower_, "en") >= 2.5
+                        or tok.lower_ in self.knowledge.abbreviations
+                    ):
                         english += 1
             sentence_base += max(1, n_sents)
         self._answered_no(text, mentions)
         if "test_ahead" in writer and "test_done" not in writer:
-            writer.add("before_test")      # "my HSG is next Friday; is a fever bad?": not an after-effect
+            writer.add("before_test")  # "my HSG is next Friday; is a fever bad?": not an after-effect
         writer -= {"test_ahead", "test_done"}
-        if writer:       # "writing for my sister ... she is bleeding": she is the patient
+        if writer:  # "writing for my sister ... she is bleeding": she is the patient
             for m in mentions:
                 m.categories = m.categories | writer
         mentions.sort(key=lambda m: (m.start, m.end))
-        return Extraction(mentions=mentions, dangling=dangling, english_ratio=(english / words) if words else 1.0,
-                          words=words, norms=" ".join(norms))
+        return Extraction(
+            mentions=mentions,
+            dangling=dangling,
+            english_ratio=(english / words) if words else 1.0,
+            words=words,
+            norms=" ".join(norms),
+        )
 
     @staticmethod
-    def _answered_no(text: str, mentions: List[Mention]) -> None:
-        """"swollen lips? no. tongue? no." / "Pain: none": a sign asked and answered no is
+    def _answered_no(text: str, mentions: list[Mention]) -> None:
+        """ "swollen lips? no. tongue? no." / "Pain: none": a sign asked and answered no is
         denied (the answer stands in the next sentence, or after a colon)."""
         for m in mentions:
             if m.concept is None:
                 continue
-            after = text[m.end:m.end + 24]
+            after = text[m.end : m.end + 24]
             if _ANSWERED_NO.match(after):
                 m.categories = m.categories | {"negated"}
 
@@ -368,25 +424,32 @@ class Extractor:
         self._set_norms(doc)
         return " ".join(t.norm_ for t in doc if not t.is_space)
 
-    def _general_questions(self, doc: Doc, targets: List[Span], value_spans) -> set:
+    def _general_questions(self, doc: Doc, targets: list[Span], value_spans) -> set:
         """Token starts of the targets that sit in a general question (see GeneralQuestions)."""
         sents = list(doc.sents)
         read = {i for i, sent in enumerate(sents) if any(sent.start <= s.start < sent.end for s, _ in value_spans)}
-        lasting = {i for i, sent in enumerate(sents) if not self.questions.supposes(sent.text)
-                   and any(sent.start <= s.start < sent.end and v.kind == "duration_days" for s, v in value_spans)}
+        lasting = {
+            i
+            for i, sent in enumerate(sents)
+            if not self.questions.supposes(sent.text)
+            and any(sent.start <= s.start < sent.end and v.kind == "duration_days" for s, v in value_spans)
+        }
         out = set()
         for span in targets:
             i = next(k for k, sent in enumerate(sents) if sent.start <= span.start < sent.end)
             sent = sents[i]
-            if i in read or self.questions.reports(sent.text) or not self.questions.asks(
-                    sent.text, span.start_char - sent.start_char):
+            if (
+                i in read
+                or self.questions.reports(sent.text)
+                or not self.questions.asks(sent.text, span.start_char - sent.start_char)
+            ):
                 continue
-            if any(self.questions.reports_back(other.text) or k in lasting
-                   for k, other in enumerate(sents) if k != i):
-                continue     # "...after? been a few hrs": another sentence says how long it has lasted
+            if any(self.questions.reports_back(other.text) or k in lasting for k, other in enumerate(sents) if k != i):
+                continue  # "...after? been a few hrs": another sentence says how long it has lasted
             if self._urgency[span.label_] == RANK["emergency"] and any(
-                    self.questions.own_test(other.text) for k, other in enumerate(sents) if k != i):
-                continue     # an emergency sign asked about right after her own test is hers
+                self.questions.own_test(other.text) for k, other in enumerate(sents) if k != i
+            ):
+                continue  # an emergency sign asked about right after her own test is hers
             out.add(span.start)
         return out
 

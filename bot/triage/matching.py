@@ -8,24 +8,26 @@ patterns with the same trigger share one spaCy Matcher, and an index from words 
 to matchers picks the few that can match a message. Patterns are checked once by `make
 validate`, so the matchers skip spaCy's per-pattern schema validation at start-up.
 """
+
 from __future__ import annotations
 
 import json
 import re
 from collections import defaultdict
-from typing import Dict, Iterable, List, Set, Tuple
+from collections.abc import Iterable
+from typing import cast
 
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from wordfreq import zipf_frequency
 
-Pattern = List[Dict[str, object]]
+Pattern = list[dict[str, object]]
 NUMBER = "#number"
 ALWAYS = "#always"
 
 
-def _commonness(spec: Dict[str, object]) -> float:
+def _commonness(spec: dict[str, object]) -> float:
     """How common the words a token spec accepts are (the rarest required token makes the best
     trigger: "breath" rules out more messages than "can")."""
     norm = spec.get("NORM")
@@ -37,7 +39,7 @@ def _commonness(spec: Dict[str, object]) -> float:
     return max(zipf_frequency(w, "en") for w in words) + 0.01 * len(words)
 
 
-def _trigger(pattern: Pattern) -> Tuple[str, object]:
+def _trigger(pattern: Pattern) -> tuple[str, object]:
     """("words", [...]) | ("regex", "...") | (NUMBER, None) | (ALWAYS, None)."""
     required = [s for s in pattern if s.get("OP") not in ("?", "*")]
     if not required:
@@ -56,21 +58,21 @@ def _trigger(pattern: Pattern) -> Tuple[str, object]:
 
 
 class ConceptMatcher:
-    def __init__(self, vocab: Vocab, patterns: Iterable[Tuple[str, Pattern]]):
+    def __init__(self, vocab: Vocab, patterns: Iterable[tuple[str, Pattern]]):
         """patterns: (concept id, spaCy token pattern) pairs."""
         self.vocab = vocab
-        groups: Dict[str, List[Tuple[str, Pattern]]] = defaultdict(list)
-        triggers: Dict[str, Tuple[str, object]] = {}
+        groups: dict[str, list[tuple[str, Pattern]]] = defaultdict(list)
+        triggers: dict[str, tuple[str, object]] = {}
         for concept, pattern in patterns:
             trigger = _trigger(pattern)
             key = json.dumps(trigger)
             groups[key].append((concept, pattern))
             triggers[key] = trigger
-        self._matchers: List[Matcher] = []
-        self._by_word: Dict[str, Set[int]] = defaultdict(set)
-        self._regexes: List[Tuple[re.Pattern, int]] = []
-        self._numbers: List[int] = []
-        self._always: List[int] = []
+        self._matchers: list[Matcher] = []
+        self._by_word: dict[str, set[int]] = defaultdict(set)
+        self._regexes: list[tuple[re.Pattern, int]] = []
+        self._numbers: list[int] = []
+        self._always: list[int] = []
         for key, members in groups.items():
             matcher = Matcher(vocab, validate=False)
             for concept, pattern in members:
@@ -79,7 +81,7 @@ class ConceptMatcher:
             self._matchers.append(matcher)
             kind, value = triggers[key]
             if kind == "words":
-                for word in value:
+                for word in cast("list[str]", value):  # ("words", [...]): see _trigger
                     self._by_word[word].add(index)
             elif kind == "regex":
                 self._regexes.append((re.compile(value), index))
@@ -88,10 +90,10 @@ class ConceptMatcher:
             else:
                 self._always.append(index)
 
-    def candidates(self, doc: Doc) -> Set[int]:
+    def candidates(self, doc: Doc) -> set[int]:
         """The matchers that could match something in doc."""
         norms = {t.norm_ for t in doc}
-        chosen: Set[int] = set(self._always)
+        chosen: set[int] = set(self._always)
         for norm in norms:
             chosen |= self._by_word.get(norm, set())
         for regex, index in self._regexes:
@@ -101,10 +103,10 @@ class ConceptMatcher:
             chosen.update(self._numbers)
         return chosen
 
-    def __call__(self, doc: Doc) -> List[Tuple[int, int, str]]:
+    def __call__(self, doc: Doc) -> list[tuple[int, int, str]]:
         """(start token, end token, concept) of every match."""
         strings = self.vocab.strings
-        out: List[Tuple[int, int, str]] = []
+        out: list[tuple[int, int, str]] = []
         for index in sorted(self.candidates(doc)):
             out.extend((start, end, strings[match_id]) for match_id, start, end in self._matchers[index](doc))
         return out

@@ -13,6 +13,7 @@ file sets; the rules stay the reviewed source of truth and have the last word on
 The model is rebuilt from the data when the data change, and cached (never committed) under
 ~/.cache/hsg-aftercare/ by a hash of everything it is trained from.
 """
+
 from __future__ import annotations
 
 import glob
@@ -24,9 +25,10 @@ import os
 import pickle
 import re
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 import yaml
 
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("HSG_CACHE_DIR", Path.home() / ".cache" / "hsg-aftercare")) / "second-opinion"
-VERSION = "4"          # bump when the features or the model change
+VERSION = "4"  # bump when the features or the model change
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)?")
 
 
@@ -45,24 +47,29 @@ class Head:
     name: str
     raise_to: str
     threshold: float
-    applies_below: str           # the head acts only when the rules' level is below this
-    applies_from: str = "info"   # ... and at or above this (emergency: only on a red flag the rules found)
+    applies_below: str  # the head acts only when the rules' level is below this
+    applies_from: str = "info"  # ... and at or above this (emergency: only on a red flag the rules found)
 
 
 @dataclass(frozen=True)
 class Settings:
-    heads: Tuple[Head, ...]
-    training: Tuple[str, ...]    # glob patterns relative to the project root
+    heads: tuple[Head, ...]
+    training: tuple[str, ...]  # glob patterns relative to the project root
     max_level: str
 
     @classmethod
-    def load(cls, path: Path) -> "Settings":
+    def load(cls, path: Path) -> Settings:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         cap = str(raw.get("max_level", "urgent"))
         heads = []
         for name, h in (raw.get("heads") or {}).items():
-            head = Head(name, str(h["raise_to"]), float(h["threshold"]), str(h.get("applies_below", h["raise_to"])),
-                        str(h.get("applies_from", "info")))
+            head = Head(
+                name,
+                str(h["raise_to"]),
+                float(h["threshold"]),
+                str(h.get("applies_below", h["raise_to"])),
+                str(h.get("applies_from", "info")),
+            )
             if name not in TARGETS:
                 raise ValueError(f"{path}: unknown head {name}; known: {', '.join(TARGETS)}")
             if RANK[head.raise_to] > RANK[cap]:
@@ -71,9 +78,9 @@ class Settings:
         return cls(tuple(heads), tuple(raw.get("training") or ()), cap)
 
 
-def labelled_rows(patterns: Sequence[str], root: Path = ROOT) -> List[dict]:
+def labelled_rows(patterns: Sequence[str], root: Path = ROOT) -> list[dict]:
     """Every labelled message ({text, accept}) in the files the patterns name."""
-    rows: List[dict] = []
+    rows: list[dict] = []
     for pattern in patterns:
         for path in sorted(glob.glob(str(root / pattern))):
             if path.endswith(".jsonl"):
@@ -89,7 +96,7 @@ def labelled_rows(patterns: Sequence[str], root: Path = ROOT) -> List[dict]:
 TARGETS = {"complaint": "self_care", "red_flag": "urgent", "emergency": "emergency"}
 
 
-def targets(row: dict) -> Dict[str, Optional[int]]:
+def targets(row: dict) -> dict[str, int | None]:
     """1/0 per head, None where the labels leave it open (accepted on both sides)."""
     lo = min(RANK[a] for a in row["accept"])
     hi = max(RANK[a] for a in row["accept"])
@@ -101,24 +108,35 @@ class SecondOpinion:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.vectorizer = None
-        self.models: Dict[str, object] = {}
+        # sklearn objects (FeatureUnion, LogisticRegression per head), set by fit
+        self.vectorizer: Any = None
+        self.models: dict[str, Any] = {}
 
     @staticmethod
     def _document(text: str, words: str) -> str:
         # numbers are the rules' (thresholds a clinician signed); the classifier sees only that one is there
         return _DIGITS.sub("0", f"{text.lower()} \u2502 {words}")
 
-    def fit(self, texts: Sequence[str], words: Sequence[str], rows: Sequence[dict]) -> "SecondOpinion":
+    def fit(self, texts: Sequence[str], words: Sequence[str], rows: Sequence[dict]) -> SecondOpinion:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import FeatureUnion
 
-        self.vectorizer = FeatureUnion([
-            ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True,
-                                      token_pattern=r"(?u)\b\w[\w']*\b")),
-            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True)),
-        ])
+        self.vectorizer = FeatureUnion(
+            [
+                (
+                    "words",
+                    TfidfVectorizer(
+                        analyzer="word",
+                        ngram_range=(1, 2),
+                        min_df=1,
+                        sublinear_tf=True,
+                        token_pattern=r"(?u)\b\w[\w']*\b",
+                    ),
+                ),
+                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=2, sublinear_tf=True)),
+            ]
+        )
         docs = [self._document(t, w) for t, w in zip(texts, words)]
         X = self.vectorizer.fit_transform(docs)
         for head in self.settings.heads:
@@ -147,18 +165,18 @@ class SecondOpinion:
         for _name, vec in self.vectorizer.transformer_list:
             vocab = vec.vocabulary_
             idf = vec.idf_
-            coefs = np.vstack([self.models[h].coef_[0][offset:offset + len(vocab)] for h in heads])
+            coefs = np.vstack([self.models[h].coef_[0][offset : offset + len(vocab)] for h in heads])
             table = {term: (float(idf[i]), tuple(float(c) for c in coefs[:, i])) for term, i in vocab.items()}
             self._scorer.append((vec.build_analyzer(), table))
             offset += len(vocab)
         self._intercepts = tuple(float(self.models[h].intercept_[0]) for h in heads)
         self._heads = heads
 
-    def probabilities(self, text: str, words: str) -> Dict[str, float]:
+    def probabilities(self, text: str, words: str) -> dict[str, float]:
         doc = self._document(text, words)
         scores = list(self._intercepts)
         for analyzer, table in self._scorer:
-            counts: Dict[str, int] = {}
+            counts: dict[str, int] = {}
             for gram in analyzer(doc):
                 if gram in table:
                     counts[gram] = counts.get(gram, 0) + 1
@@ -169,12 +187,12 @@ class SecondOpinion:
                     scores[k] += c * w / norm
         return {h: 1.0 / (1.0 + math.exp(-z)) for h, z in zip(self._heads, scores)}
 
-    def sklearn_probabilities(self, text: str, words: str) -> Dict[str, float]:
+    def sklearn_probabilities(self, text: str, words: str) -> dict[str, float]:
         """The same through sklearn (for the test that the fast path agrees)."""
         X = self.vectorizer.transform([self._document(text, words)])
         return {name: float(model.predict_proba(X)[0, 1]) for name, model in self.models.items()}
 
-    def opinion(self, text: str, words: str, level: str) -> Optional[Tuple[str, str]]:
+    def opinion(self, text: str, words: str, level: str) -> tuple[str, str] | None:
         """(raised level, reason) when the heads raise the rules' level, else None. Heads act in
         order of the level they raise to, so the emergency head can act on a red flag the
         red-flag head found."""
@@ -182,13 +200,17 @@ class SecondOpinion:
         start, reasons = level, []
         for head in sorted(self.settings.heads, key=lambda h: RANK[h.raise_to]):
             p = probs[head.name]
-            if (p >= head.threshold and RANK[head.applies_from] <= RANK[level] < RANK[head.applies_below]
-                    and RANK[head.raise_to] > RANK[level]):
+            if (
+                p >= head.threshold
+                and RANK[head.applies_from] <= RANK[level] < RANK[head.applies_below]
+                and RANK[head.raise_to] > RANK[level]
+            ):
                 reasons.append(f"{head.name} p={p:.2f} >= {head.threshold:g}")
                 level = head.raise_to
         if level == start:
             return None
         return level, f"learned second opinion ({'; '.join(reasons)}): the rules found {start}; raised to {level}"
+
 
 def fingerprint(settings_path: Path, settings: Settings, knowledge_dir: Path, root: Path = ROOT) -> str:
     h = hashlib.sha256(VERSION.encode())
@@ -201,8 +223,13 @@ def fingerprint(settings_path: Path, settings: Settings, knowledge_dir: Path, ro
     return h.hexdigest()[:16]
 
 
-def build(settings_path: Path, knowledge_dir: Path, words_of: Callable[[str], str],
-          cache_dir: Path = CACHE_DIR, root: Path = ROOT) -> Optional[SecondOpinion]:
+def build(
+    settings_path: Path,
+    knowledge_dir: Path,
+    words_of: Callable[[str], str],
+    cache_dir: Path = CACHE_DIR,
+    root: Path = ROOT,
+) -> SecondOpinion | None:
     """The fitted second opinion, from the cache or trained now; None when there is no data."""
     settings = Settings.load(settings_path)
     if not settings.heads:
@@ -213,7 +240,7 @@ def build(settings_path: Path, knowledge_dir: Path, words_of: Callable[[str], st
         try:
             with open(cached, "rb") as f:
                 return pickle.load(f)
-        except Exception:                     # a torn or foreign file: train again
+        except Exception:  # a torn or foreign file: train again
             log.warning("second opinion cache unreadable; training again")
     rows = labelled_rows(settings.training, root)
     if len(rows) < 50:

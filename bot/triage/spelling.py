@@ -5,20 +5,21 @@ RARE_ZIPF) and lies within one edit (two for long words) of a knowledge word, so
 never read as "fever". Lookup is a symmetric-deletion index: a few dictionary probes per
 unknown word, cached, so the hot path stays well under a millisecond.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import combinations
-from typing import Dict, Iterable, Optional, Set
 
 from wordfreq import zipf_frequency
 
 RARE_ZIPF = 2.5
 MIN_LENGTH = 4
-MAX_LENGTH = 20      # longer "words" are not misspellings (and would be costly to look up)
+MAX_LENGTH = 20  # longer "words" are not misspellings (and would be costly to look up)
 
 
-def _deletes(word: str, max_edits: int) -> Set[str]:
+def _deletes(word: str, max_edits: int) -> set[str]:
     out = {word}
     for k in range(1, max_edits + 1):
         if len(word) - k < 2:
@@ -49,39 +50,49 @@ def damerau_levenshtein(a: str, b: str) -> int:
 
 
 class SpellingCorrector:
-    def __init__(self, vocabulary: Iterable[str], never_correct: Iterable[str] = (),
-                 preferred: Iterable[str] = (), other_languages: Iterable[str] = ()):
+    def __init__(
+        self,
+        vocabulary: Iterable[str],
+        never_correct: Iterable[str] = (),
+        preferred: Iterable[str] = (),
+        other_languages: Iterable[str] = (),
+    ):
         """preferred: words that win a tie (symptom words over the cue words around them);
         other_languages: a word common in one of these is a word, not a misspelling."""
         self.vocabulary = {w for w in vocabulary if w.isalpha() and len(w) >= MIN_LENGTH}
         self.preferred = set(preferred)
         self.never_correct = set(never_correct)
         self.other_languages = tuple(other_languages)
-        self._index: Dict[str, Set[str]] = {}
+        self._index: dict[str, set[str]] = {}
         for word in self.vocabulary:
             for deleted in _deletes(word, 2):
                 self._index.setdefault(deleted, set()).add(word)
         self.correct = lru_cache(maxsize=20000)(self._correct)
 
-    def _correct(self, word: str) -> Optional[str]:
+    def _correct(self, word: str) -> str | None:
         """The knowledge word this is a misspelling of, or None."""
-        if (not MIN_LENGTH <= len(word) <= MAX_LENGTH or not word.isalpha() or word in self.vocabulary
-                or word in self.never_correct or zipf_frequency(word, "en") >= RARE_ZIPF
-                or any(zipf_frequency(word, lang) >= RARE_ZIPF for lang in self.other_languages)):
+        if (
+            not MIN_LENGTH <= len(word) <= MAX_LENGTH
+            or not word.isalpha()
+            or word in self.vocabulary
+            or word in self.never_correct
+            or zipf_frequency(word, "en") >= RARE_ZIPF
+            or any(zipf_frequency(word, lang) >= RARE_ZIPF for lang in self.other_languages)
+        ):
             return None
         max_edits = _max_edits(word)
-        candidates: Set[str] = set()
+        candidates: set[str] = set()
         for deleted in _deletes(word, max_edits):
             candidates |= self._index.get(deleted, set())
         best = None
         for cand in candidates:
             if cand[0] != word[0] and cand[:2] != word[1::-1]:
-                continue      # typos rarely change the first letter; swapping the first two is one
+                continue  # typos rarely change the first letter; swapping the first two is one
             dist = damerau_levenshtein(word, cand)
             if dist > min(max_edits, _max_edits(cand)):
                 continue
             if dist == 2 and cand[:2] != word[:2]:
-                continue      # two edits are trusted only when the word starts the same way
+                continue  # two edits are trusted only when the word starts the same way
             key = (dist, cand not in self.preferred, -zipf_frequency(cand, "en"), cand)
             if best is None or key < best[0]:
                 best = (key, cand)

@@ -9,34 +9,43 @@ soft hyphens, direction marks) which are deleted, not turned into a space, so "f
 is "fainted". Because characters are deleted and expanded, `Cleaned.origin` maps every analysed
 character back to the patient's text, so finding spans still point into what the patient wrote.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import List, Tuple
 
-MAX_CHARS = 20_000          # longer messages are cut (and the decision notes it)
-SEGMENT_CHARS = 600         # analysed piece by piece so the work stays linear in the length
+MAX_CHARS = 20_000  # longer messages are cut (and the decision notes it)
+SEGMENT_CHARS = 600  # analysed piece by piece so the work stays linear in the length
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _HYPHEN_IN_WORD = re.compile(r"(?<=[^\W\d_])[-\u2010\u2011\u2012\u2013](?=[^\W\d_])")
-_QUOTES = {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u201c": '"', "\u201d": '"', "\u00b4": "'",
-           "`": "'", "\r": "\n", "\t": " ", "\u00a0": " "}
+_QUOTES = {
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u02bc": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u00b4": "'",
+    "`": "'",
+    "\r": "\n",
+    "\t": " ",
+    "\u00a0": " ",
+}
 # Letters of other scripts drawn like Latin ones (Unicode confusables, the common lower-case set).
-_LOOKALIKES = dict(zip("аеорсухіјѕԁӏһкмтвпАЕОРСУХІЈЅКМТВНαοτυνρεικ",
-                       "aeopcyxijsdlhkmtbnAEOPCYXIJSKMTBHaotuvpeik"))
-_DELETED_CATEGORIES = ("Cf", "Mn", "Me")      # invisible format characters and combining marks
+_LOOKALIKES = dict(zip("аеорсухіјѕԁӏһкмтвпАЕОРСУХІЈЅКМТВНαοτυνρεικ", "aeopcyxijsdlhkmtbnAEOPCYXIJSKMTBHaotuvpeik"))
+_DELETED_CATEGORIES = ("Cf", "Mn", "Me")  # invisible format characters and combining marks
 _BLANKED_CATEGORIES = ("Cc", "Cs", "Co", "Cn", "Zl", "Zp")
 
 
 @dataclass
 class Cleaned:
-    text: str                 # what the engine analyses
-    origin: List[int]         # origin[i]: index in the patient's text of text[i]; one extra at the end
-    notes: List[str]
+    text: str  # what the engine analyses
+    origin: list[int]  # origin[i]: index in the patient's text of text[i]; one extra at the end
+    notes: list[str]
 
-    def span(self, start: int, end: int) -> Tuple[int, int]:
+    def span(self, start: int, end: int) -> tuple[int, int]:
         """Map [start, end) in the analysed text to the patient's text."""
         if end <= start:
             return self.origin[start], self.origin[start]
@@ -66,13 +75,13 @@ def normalise(text: str) -> Cleaned:
     """The text the engine reads, with the map back to the patient's characters."""
     if not isinstance(text, str):
         raise TypeError(f"a message must be text, not {type(text).__name__}")
-    notes: List[str] = []
+    notes: list[str] = []
     if len(text) > MAX_CHARS:
         text = text[:MAX_CHARS]
         notes.append(f"truncated to the first {MAX_CHARS} characters")
     text = _ANSI_ESCAPE.sub(lambda m: " " * len(m.group(0)), text)
-    out: List[str] = []
-    origin: List[int] = []
+    out: list[str] = []
+    origin: list[int] = []
     for i, ch in enumerate(text):
         folded = _fold(ch)
         out.append(folded)
@@ -82,17 +91,17 @@ def normalise(text: str) -> Cleaned:
     return Cleaned(cleaned, origin, notes)
 
 
-def clean(text: str) -> Tuple[str, List[str]]:
+def clean(text: str) -> tuple[str, list[str]]:
     """(the text the engine reads, notes); see normalise() for the offsets."""
     c = normalise(text)
     return c.text, c.notes
 
 
-def segments(text: str) -> List[Tuple[int, str]]:
+def segments(text: str) -> list[tuple[int, str]]:
     """Split long text into (offset, piece) at sentence ends, each piece at most SEGMENT_CHARS."""
     if len(text) <= SEGMENT_CHARS:
         return [(0, text)]
-    out: List[Tuple[int, str]] = []
+    out: list[tuple[int, str]] = []
     start = 0
     while start < len(text):
         end = min(len(text), start + SEGMENT_CHARS)

@@ -1,11 +1,13 @@
 """Database access: engines for SQLite (embedded default) and PostgreSQL, migrations, retries."""
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -25,8 +27,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: an error never prints a patient's words bound into a statement
-        engine = create_engine(url, future=True, hide_parameters=True,
-                               connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(
+            url, future=True, hide_parameters=True, connect_args={"timeout": 30, "check_same_thread": False}
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -35,11 +38,18 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
         return engine
     # pool_pre_ping: a connection killed by a database restart is replaced, not used
     # connect_timeout: a database that is down fails fast instead of holding a patient's answer
-    return create_engine(url, future=True, pool_pre_ping=True, pool_recycle=300, hide_parameters=True,
-                         connect_args={"connect_timeout": 3})
+    return create_engine(
+        url,
+        future=True,
+        pool_pre_ping=True,
+        pool_recycle=300,
+        hide_parameters=True,
+        connect_args={"connect_timeout": 3},
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker:
@@ -64,18 +74,24 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
-def with_retries(fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.25,
-                 max_delay: float = 5.0, what: str = "database call") -> T:
+def with_retries(
+    fn: Callable[[], T],
+    attempts: int = 8,
+    first_delay: float = 0.25,
+    max_delay: float = 5.0,
+    what: str = "database call",
+) -> T:
     """Run fn, retrying transient database errors with backoff (about 30 s in all)."""
     delay = first_delay
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except Exception as exc:   # noqa: BLE001 - classified below
+        except Exception as exc:  # noqa: BLE001 - classified below
             if not is_transient(exc) or attempt == attempts:
                 raise
-            log.warning("%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts,
-                        type(exc).__name__, delay)
+            log.warning(
+                "%s failed (attempt %d/%d): %s; retrying in %.1fs", what, attempt, attempts, type(exc).__name__, delay
+            )
             time.sleep(delay)
             delay = min(max_delay, delay * 2)
     raise AssertionError("unreachable")
@@ -83,9 +99,8 @@ def with_retries(fn: Callable[[], T], attempts: int = 8, first_delay: float = 0.
 
 @contextmanager
 def transaction(factory: sessionmaker) -> Iterator[Session]:
-    with factory() as session:
-        with session.begin():
-            yield session
+    with factory() as session, session.begin():
+        yield session
 
 
 class Database:
@@ -106,12 +121,13 @@ class Database:
         self.engine.dispose()
 
 
-_default: Optional[Database] = None
+_default: Database | None = None
 
 
 def default() -> Database:
     global _default
     if _default is None:
         from bot import settings
+
         _default = Database(settings.get().database_url)
     return _default

@@ -1,12 +1,12 @@
-"""Alembic environment: the engine comes from bot.escalation.db (no alembic.ini needed)."""
+"""Alembic environment: the engine comes from bot.store.db (no alembic.ini needed)."""
 from alembic import context
 
-from bot.escalation.models import metadata
+from bot.store.models import metadata
 
 engine = context.config.attributes.get("engine")
 if engine is None:
     from bot import settings
-    from bot.escalation.db import make_engine
+    from bot.store.db import make_engine
     engine = make_engine(settings.get().database_url)
 
 with engine.connect() as connection:
