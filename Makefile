@@ -19,13 +19,14 @@ MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test validate evaluate review-sheet shell benchmark benchmark-rest fuzz clean
+.PHONY: help install run train model test lint format validate evaluate review-sheet shell benchmark benchmark-rest fuzz clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make train     (re)train the model if the data or config changed"
 	@echo "make validate  check the training data and the clinical knowledge files"
+	@echo "make lint      ruff (lint and format check) and mypy on bot/; make format rewrites the formatting"
 	@echo "make evaluate  NLU, story and triage scores in reports/latest/index.html"
 	@echo "make review-sheet  regenerate docs/clinician-review.md from the knowledge files"
 	@echo "make shell     talk to the bot in the terminal"
@@ -70,7 +71,17 @@ validate: $(STAMP)
 	@echo "==> rasa data validate"
 	@$(BIN)/rasa data validate --fail-on-warnings --quiet
 
-test: $(STAMP) $(MODEL) validate
+lint: $(STAMP)
+	@echo "==> ruff and mypy on bot/"
+	@$(BIN)/ruff check bot
+	@$(BIN)/ruff format --check bot
+	@$(BIN)/mypy
+
+format: $(STAMP)
+	@$(BIN)/ruff check --fix bot
+	@$(BIN)/ruff format bot
+
+test: $(STAMP) $(MODEL) lint validate
 	@echo "==> pytest (model $(MODEL))"
 	@HSG_MODEL=$(MODEL) $(BIN)/python -m pytest -p no:cacheprovider
 	@echo "==> triage safety gate (dev vignettes)"

@@ -1,4 +1,5 @@
 """Command line: `python -m bot triage "message"`, `python -m bot triage --jsonl FILE`, ..."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ import sys
 def _without_tensorflow() -> None:
     """The engine never needs TensorFlow, but spaCy's thinc imports it when installed (~3 s);
     commands that only use the engine block that import to start fast."""
-    sys.modules.setdefault("tensorflow", None)
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]  # a None entry blocks the import (typeshed allows modules only)
 
 
 def _triage(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def _triage(args: argparse.Namespace) -> int:
 
     eng = TriageEngine(learned=False) if args.rules_only else engine()
     if args.jsonl:
-        source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")
+        source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
         with source:
             for lineno, line in enumerate(source, 1):
                 if not line.strip():
@@ -50,8 +51,8 @@ def _validate(args: argparse.Namespace) -> int:
 
     try:
         knowledge = knowledge_base.load()
-        TriageEngine(knowledge)        # compiles every phrasing and cue
-    except Exception as e:             # a broken file: say where, fail
+        TriageEngine(knowledge)  # compiles every phrasing and cue
+    except Exception as e:  # a broken file: say where, fail
         print(f"knowledge files: {e}", file=sys.stderr)
         return 1
     found = problems(knowledge)
@@ -59,8 +60,10 @@ def _validate(args: argparse.Namespace) -> int:
         print(f"knowledge files: {p}", file=sys.stderr)
     if not found:
         n = sum(len(c.phrasings) for c in knowledge.concepts.values())
-        print(f"knowledge files OK: {len(knowledge.concepts)} concepts, {n} phrasings, "
-              f"{len(knowledge.cues)} context cues, {len(knowledge.combinations)} combinations")
+        print(
+            f"knowledge files OK: {len(knowledge.concepts)} concepts, {n} phrasings, "
+            f"{len(knowledge.cues)} context cues, {len(knowledge.combinations)} combinations"
+        )
     return 1 if found else 0
 
 
@@ -74,6 +77,7 @@ def _data_dir():
     from pathlib import Path
 
     from bot.settings import ROOT
+
     return Path(os.environ.get("HSG_DATA_DIR") or ROOT / "var")
 
 
@@ -99,7 +103,7 @@ def _web(args: argparse.Namespace) -> int:
 
     try:
         run(args.rasa_url, host=args.host, port=args.port)
-    except ValueError as e:        # a malformed --rasa-url or clinic settings file
+    except ValueError as e:  # a malformed --rasa-url or clinic settings file
         print(e, file=sys.stderr)
         return 2
     return 0
@@ -107,7 +111,7 @@ def _web(args: argparse.Namespace) -> int:
 
 def _db(args: argparse.Namespace) -> int:
     from bot import settings
-    from bot.escalation.db import Database
+    from bot.store.db import Database
 
     Database(settings.get().database_url, migrate=True)
     print("database schema is up to date")
@@ -148,9 +152,10 @@ def _telegram(args: argparse.Namespace) -> int:
     try:
         if args.webhook:
             from bot.channels.telegram.webhook import WebhookConfig
+
             webhook = WebhookConfig.from_env()
         gateway = build_gateway(args.rasa_url)
-    except ValueError as e:        # a malformed setting: say which, fail
+    except ValueError as e:  # a malformed setting: say which, fail
         print(e, file=sys.stderr)
         return 2
     asyncio.run(run_telegram(gateway, webhook=webhook))
@@ -164,8 +169,9 @@ def main(argv=None) -> int:
     p.add_argument("message", nargs="?")
     p.add_argument("--jsonl", metavar="FILE", help="JSON lines with id and text ('-' for stdin)")
     p.add_argument("--full", action="store_true", help="with --jsonl: the whole decision per line")
-    p.add_argument("--rules-only", action="store_true",
-                   help="without the learned second opinion (to measure what it adds)")
+    p.add_argument(
+        "--rules-only", action="store_true", help="without the learned second opinion (to measure what it adds)"
+    )
     p.set_defaults(func=_triage)
     p = sub.add_parser("validate", help="check the clinical knowledge files")
     p.set_defaults(func=_validate)
@@ -184,8 +190,9 @@ def main(argv=None) -> int:
     p = sub.add_parser("web", help="serve the patients' chat page (talks to Rasa's socket.io channel)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--rasa-url", required=True,
-                   help="the Rasa server as patients' browsers reach it, e.g. http://localhost:5005")
+    p.add_argument(
+        "--rasa-url", required=True, help="the Rasa server as patients' browsers reach it, e.g. http://localhost:5005"
+    )
     p.set_defaults(func=_web)
     p = sub.add_parser("db", help="create or upgrade the database schema (Alembic)")
     p.add_argument("action", choices=["upgrade"])
@@ -197,13 +204,20 @@ def main(argv=None) -> int:
     p.set_defaults(func=_relay)
     p = sub.add_parser("timers", help="re-alert unacknowledged escalations; tell patients to call directly")
     p.set_defaults(func=_timers)
-    p = sub.add_parser("telegram", help="the Telegram bot: staff buttons and patients' private chats "
-                                        "(long polling, or --webhook)")
-    p.add_argument("--rasa-url", default=os.environ.get("RASA_URL", "http://localhost:5005"),
-                   help="Rasa's HTTP server (REST channel and HTTP API; default http://localhost:5005)")
-    p.add_argument("--webhook", action="store_true",
-                   help="serve Telegram's webhook instead of long polling (TELEGRAM_WEBHOOK_URL, "
-                        "TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_LISTEN)")
+    p = sub.add_parser(
+        "telegram", help="the Telegram bot: staff buttons and patients' private chats (long polling, or --webhook)"
+    )
+    p.add_argument(
+        "--rasa-url",
+        default=os.environ.get("RASA_URL", "http://localhost:5005"),
+        help="Rasa's HTTP server (REST channel and HTTP API; default http://localhost:5005)",
+    )
+    p.add_argument(
+        "--webhook",
+        action="store_true",
+        help="serve Telegram's webhook instead of long polling (TELEGRAM_WEBHOOK_URL, "
+        "TELEGRAM_WEBHOOK_SECRET, TELEGRAM_WEBHOOK_LISTEN)",
+    )
     p.set_defaults(func=_telegram)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -6,12 +6,13 @@ bot/replies.yml with the clinic's details filled in, the machine-readable payloa
 follow-up question (never the same one twice) and the updated memory. The Rasa action only moves
 these in and out of the tracker.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import yaml
 
@@ -20,14 +21,14 @@ from bot.triage import RANK, Context, Decision, Finding, engine, more_urgent
 
 REPLIES_FILE = Path(__file__).with_name("replies.yml")
 QUESTION_ORDER = ("pads_per_hour", "pain_score", "painkillers_help", "temperature", "days_since_procedure")
-CHECKLIST = "warning_signs"      # the one-tap list of warning signs after a complaint no list covers
+CHECKLIST = "warning_signs"  # the one-tap list of warning signs after a complaint no list covers
 UNLISTED = "unlisted_complaint"
 LEARNED_NOTE = "raised by the learned second opinion"
-MAX_REMEMBERED = 30          # findings kept in the conversation memory
+MAX_REMEMBERED = 30  # findings kept in the conversation memory
 
 
 @lru_cache(maxsize=1)
-def replies() -> Dict[str, Any]:
+def replies() -> dict[str, Any]:
     with open(REPLIES_FILE, encoding="utf-8") as f:
         return yaml.safe_load(f)
 
@@ -36,28 +37,29 @@ def replies() -> Dict[str, Any]:
 class Memory:
     """What the conversation keeps between turns (stored in Rasa slots)."""
 
-    findings: List[Dict[str, Any]] = field(default_factory=list)
-    days_since_procedure: Optional[float] = None
-    expecting: Optional[str] = None
-    level: Optional[str] = None            # most urgent level so far in this episode
-    asked: List[str] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    days_since_procedure: float | None = None
+    expecting: str | None = None
+    level: str | None = None  # most urgent level so far in this episode
+    asked: list[str] = field(default_factory=list)
 
     def context(self) -> Context:
         earlier = [Finding.from_dict(f) for f in self.findings]
-        return Context(days_since_procedure=self.days_since_procedure, earlier_findings=earlier,
-                       expecting=self.expecting)
+        return Context(
+            days_since_procedure=self.days_since_procedure, earlier_findings=earlier, expecting=self.expecting
+        )
 
 
 @dataclass
 class Line:
     text: str
-    buttons: List[Tuple[str, str]] = field(default_factory=list)   # (title, payload sent back)
-    payload: Optional[Dict[str, Any]] = None                       # the machine-readable decision
+    buttons: list[tuple[str, str]] = field(default_factory=list)  # (title, payload sent back)
+    payload: dict[str, Any] | None = None  # the machine-readable decision
 
 
 @dataclass
 class Reply:
-    lines: List[Line]
+    lines: list[Line]
     memory: Memory
     decision: Decision
 
@@ -70,8 +72,8 @@ def render(template: str, **values: Any) -> str:
     return template.format(**{**settings.get().clinic.as_slots(), **values})
 
 
-def summary(findings: List[Finding]) -> str:
-    parts: List[str] = []
+def summary(findings: list[Finding]) -> str:
+    parts: list[str] = []
     for f in findings:
         label = f.name[0].lower() + f.name[1:]
         extra = []
@@ -89,16 +91,31 @@ def summary(findings: List[Finding]) -> str:
     return "; ".join(parts)
 
 
-def payload(decision: Decision, escalation_id: Optional[str]) -> Dict[str, Any]:
-    findings = [{
-        "concept": f.concept, "name": f.name, "text": f.text, "level": f.level,
-        "negated": f.negated, "hypothetical": f.hypothetical,
-        "other_experiencer": f.other_experiencer, "proxy": f.proxy, "counts": f.counts,
-        "from_earlier": f.from_earlier,
-        "values": {k: v for k, v in f.values.items() if not k.startswith("_")},
-    } for f in decision.findings]
-    return {"triage": {"level": decision.level, "findings": findings, "reasons": decision.reasons,
-                       "escalation_id": escalation_id}}
+def payload(decision: Decision, escalation_id: str | None) -> dict[str, Any]:
+    findings = [
+        {
+            "concept": f.concept,
+            "name": f.name,
+            "text": f.text,
+            "level": f.level,
+            "negated": f.negated,
+            "hypothetical": f.hypothetical,
+            "other_experiencer": f.other_experiencer,
+            "proxy": f.proxy,
+            "counts": f.counts,
+            "from_earlier": f.from_earlier,
+            "values": {k: v for k, v in f.values.items() if not k.startswith("_")},
+        }
+        for f in decision.findings
+    ]
+    return {
+        "triage": {
+            "level": decision.level,
+            "findings": findings,
+            "reasons": decision.reasons,
+            "escalation_id": escalation_id,
+        }
+    }
 
 
 def _remember(memory: Memory, decision: Decision) -> Memory:
@@ -113,9 +130,13 @@ def _remember(memory: Memory, decision: Decision) -> Memory:
     level = memory.level
     if RANK[decision.level] > RANK["info"]:
         level = more_urgent(level or "info", decision.level)
-    return Memory(findings=findings,
-                  days_since_procedure=days if days is not None else memory.days_since_procedure,
-                  expecting=None, level=level, asked=list(memory.asked))
+    return Memory(
+        findings=findings,
+        days_since_procedure=days if days is not None else memory.days_since_procedure,
+        expecting=None,
+        level=level,
+        asked=list(memory.asked),
+    )
 
 
 def staff_reached() -> bool:
@@ -126,8 +147,7 @@ def staff_reached() -> bool:
     return any(t in PUSH_TARGETS for t in settings.get().staff_targets())
 
 
-def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
-            escalation_ref: Optional[str] = None) -> Reply:
+def compose(decision: Decision, memory: Memory, intent: str | None = None, escalation_ref: str | None = None) -> Reply:
     """The reply to a symptom turn. escalation_ref: set when the escalation was recorded; the
     answer says the nurses were alerted only if a target reaches them (staff_reached)."""
     r = replies()
@@ -137,7 +157,7 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
     values = {"summary": summary(top) or "the symptoms in your message", "escalation_ref": escalation_ref or ""}
     data = payload(decision, escalation_ref)
     level = decision.level
-    lines: List[Line] = []
+    lines: list[Line] = []
 
     def say(template: str, with_payload: bool = False) -> None:
         lines.append(Line(render(template, **values), payload=data if with_payload else None))
@@ -189,9 +209,9 @@ def compose(decision: Decision, memory: Memory, intent: Optional[str] = None,
     return Reply(lines, new_memory, decision)
 
 
-def _asked_about(decision: Decision) -> List[str]:
+def _asked_about(decision: Decision) -> list[str]:
     """The concepts of a general question ("is it bad to get a fever after this?"), in order."""
-    out: List[str] = []
+    out: list[str] = []
     for f in decision.findings:
         if "general_question" in f.modifiers and f.concept not in out:
             out.append(f.concept)
@@ -207,7 +227,7 @@ def _wants_checklist(decision: Decision, memory: Memory) -> bool:
 
 
 def procedure_day(text: str, memory: Memory) -> Reply:
-    """"hi, I had my HSG yesterday": a greeting, the day noted, and "how are you feeling?"."""
+    """ "hi, I had my HSG yesterday": a greeting, the day noted, and "how are you feeling?"."""
     decision = assess(text, memory)
     days = decision.values.days_since_procedure
     new_memory = _remember(memory, decision)
@@ -215,12 +235,16 @@ def procedure_day(text: str, memory: Memory) -> Reply:
     if days is None:
         line = render(r["no_day"])
     else:
-        words = {0: "today", 1: "yesterday"}.get(int(days), f"{days:g} days ago") if days == int(days) else f"{days:g} days ago"
+        words = (
+            {0: "today", 1: "yesterday"}.get(int(days), f"{days:g} days ago")
+            if days == int(days)
+            else f"{days:g} days ago"
+        )
         line = render(r["with_day"], days_text=words)
     return Reply([Line(line)], new_memory, decision)
 
 
-def next_question(decision: Decision, memory: Memory) -> Optional[str]:
+def next_question(decision: Decision, memory: Memory) -> str | None:
     """The one fact worth asking now: it could change the level and was not asked before."""
     if RANK[decision.level] >= RANK["emergency"]:
         return None
@@ -235,10 +259,10 @@ def next_question(decision: Decision, memory: Memory) -> Optional[str]:
     return None
 
 
-def fallback_lines() -> List[Line]:
+def fallback_lines() -> list[Line]:
     r = replies()
     return [Line(render(r["triage"]["fallback"])), Line(render(r["safety_net"]["default"]))]
 
 
-def engine_error_lines() -> List[Line]:
+def engine_error_lines() -> list[Line]:
     return [Line(render(replies()["triage"]["engine_error"]))]

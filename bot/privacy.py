@@ -5,13 +5,13 @@ leaves the stored events. This removes the sender's rows from the tracker store 
 server is configured with (the endpoints file in RASA_ENDPOINTS, default endpoints.yml), using the
 same connection settings Rasa uses.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import re
 from pathlib import Path
-from typing import Optional
 
 import yaml
 from sqlalchemy import create_engine, inspect, text
@@ -26,7 +26,7 @@ def _expand(value):
     return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), str(value)) if value is not None else None
 
 
-def tracker_store_url(endpoints: Optional[Path] = None) -> Optional[URL]:
+def tracker_store_url(endpoints: Path | None = None) -> URL | None:
     path = Path(endpoints or os.environ.get("RASA_ENDPOINTS") or ROOT / "endpoints.yml")
     store = (yaml.safe_load(path.read_text()) or {}).get("tracker_store") or {}
     if str(store.get("type", "")).upper() != "SQL":
@@ -37,13 +37,17 @@ def tracker_store_url(endpoints: Optional[Path] = None) -> Optional[URL]:
         db_path = Path(db)
         return URL.create("sqlite", database=str(db_path if db_path.is_absolute() else ROOT / db_path))
     port = _expand(store.get("port"))
-    return URL.create("postgresql+psycopg2" if dialect == "postgresql" else dialect,
-                      username=_expand(store.get("username")) or None,
-                      password=_expand(store.get("password")) or None,
-                      host=_expand(store.get("url")) or None, port=int(port) if port else None, database=db)
+    return URL.create(
+        "postgresql+psycopg2" if dialect == "postgresql" else dialect,
+        username=_expand(store.get("username")) or None,
+        password=_expand(store.get("password")) or None,
+        host=_expand(store.get("url")) or None,
+        port=int(port) if port else None,
+        database=db,
+    )
 
 
-def forget_rasa_conversation(sender_id: str, endpoints: Optional[Path] = None) -> int:
+def forget_rasa_conversation(sender_id: str, endpoints: Path | None = None) -> int:
     """Delete the sender's events; returns how many were deleted."""
     url = tracker_store_url(endpoints)
     if url is None:
@@ -51,7 +55,7 @@ def forget_rasa_conversation(sender_id: str, endpoints: Optional[Path] = None) -
     engine = create_engine(url, future=True)
     try:
         if not inspect(engine).has_table("events"):
-            return 0          # Rasa has stored nothing yet
+            return 0  # Rasa has stored nothing yet
         with engine.begin() as c:
             return c.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
     finally:

@@ -6,13 +6,13 @@ alert with any transcript). `python -m bot rasa` runs `rasa run` on 127.0.0.1 wi
 behind a JWT, CORS limited to the web app's origins, and the action-server secret in the endpoints;
 the secrets are passed inside the process, never on a command line another user could read.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 from bot import service_auth
 
@@ -46,25 +46,53 @@ def run_actions(port: int, data_dir: Path, host: str = LOOPBACK) -> None:
     app.run(host, port, workers=1, access_log=False, motd=False)
 
 
-def rasa_argv(model: str, port: int, endpoints: str, web_origins: List[str], data_dir: Path,
-              credentials: str = "credentials.yml", host: str = LOOPBACK) -> List[str]:
-    argv = ["run", "--model", model, "--enable-api", "--interface", host, "--port", str(port),
-            "--endpoints", endpoints, "--credentials", credentials,
-            # "--opt=value": a secret that starts with "-" must not read as an option
-            f"--jwt-secret={service_auth.rasa_secret(data_dir)}", f"--jwt-method={service_auth.JWT_METHOD}"]
+def rasa_argv(
+    model: str,
+    port: int,
+    endpoints: str,
+    web_origins: list[str],
+    data_dir: Path,
+    credentials: str = "credentials.yml",
+    host: str = LOOPBACK,
+) -> list[str]:
+    argv = [
+        "run",
+        "--model",
+        model,
+        "--enable-api",
+        "--interface",
+        host,
+        "--port",
+        str(port),
+        "--endpoints",
+        endpoints,
+        "--credentials",
+        credentials,
+        # "--opt=value": a secret that starts with "-" must not read as an option
+        f"--jwt-secret={service_auth.rasa_secret(data_dir)}",
+        f"--jwt-method={service_auth.JWT_METHOD}",
+    ]
     if web_origins:
         argv += ["--cors", *web_origins]
     return argv
 
 
-def run_rasa(model: str, port: int, action_port: int, web_origins: List[str], data_dir: Path,
-             template: Optional[Path] = None, credentials: str = "credentials.yml") -> None:
+def run_rasa(
+    model: str,
+    port: int,
+    action_port: int,
+    web_origins: list[str],
+    data_dir: Path,
+    template: Path | None = None,
+    credentials: str = "credentials.yml",
+) -> None:
     """`rasa run`, in this process, with endpoints rendered for the action server's secret."""
     from rasa.__main__ import main as rasa_main
 
     template = template or Path(os.environ.get("HSG_ENDPOINTS_TEMPLATE", "endpoints.yml"))
-    endpoints = service_auth.render_endpoints(template, Path(data_dir) / f"endpoints-{port}.yml", action_port,
-                                              service_auth.action_secret(data_dir))
+    endpoints = service_auth.render_endpoints(
+        template, Path(data_dir) / f"endpoints-{port}.yml", action_port, service_auth.action_secret(data_dir)
+    )
     sys.argv = ["rasa", *rasa_argv(model, port, str(endpoints), web_origins, data_dir, credentials)]
     hide_sql_parameters()
     rasa_main()
@@ -86,5 +114,6 @@ def hide_sql_parameters() -> None:
     def create_engine(*args, **kwargs):
         kwargs.setdefault("hide_parameters", True)
         return original(*args, **kwargs)
-    create_engine.hides_parameters = True          # type: ignore[attr-defined]
+
+    create_engine.hides_parameters = True  # type: ignore[attr-defined]
     sqlalchemy.create_engine = create_engine

@@ -9,13 +9,13 @@
 Rasa's channels (REST, socket.io) are not behind these credentials: they are bound to loopback and
 patients reach them only through the web app's gateway.
 """
+
 from __future__ import annotations
 
 import hmac
 import os
 import secrets
 from pathlib import Path
-from typing import Dict, Optional
 
 import jwt
 import yaml
@@ -54,7 +54,7 @@ def action_secret(data_dir: Path) -> str:
     return os.environ.get("HSG_ACTION_SECRET") or _stored_secret(data_dir, ACTION_SECRET_FILE)
 
 
-def rasa_api_headers(secret: Optional[str]) -> Dict[str, str]:
+def rasa_api_headers(secret: str | None) -> dict[str, str]:
     """The Authorization header for Rasa's HTTP API ({} without a secret: an unprotected test server)."""
     if not secret:
         return {}
@@ -62,11 +62,11 @@ def rasa_api_headers(secret: Optional[str]) -> Dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def bearer_matches(header: Optional[str], secret: str) -> bool:
+def bearer_matches(header: str | None, secret: str) -> bool:
     """Constant-time check of an 'Authorization: Bearer <secret>' header."""
     if not header or not header.startswith("Bearer "):
         return False
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), secret.encode())
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), secret.encode())
 
 
 def render_endpoints(template: Path, out: Path, action_port: int, secret: str) -> Path:

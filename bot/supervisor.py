@@ -1,10 +1,12 @@
 """`python -m bot run`: start every process of the embedded deployment, report, stop them together.
 
 Processes: the Rasa action server (127.0.0.1:5055, shared secret), the Rasa server with its REST
-channel (127.0.0.1:5005, HTTP API behind a JWT), the web app with the patients' chat page and the nurses' dashboard (8080), and, when a Telegram token
-is set, the Telegram gateway; and always the outbox relay with its timers (Telegram staff chat when
-configured, else the dashboard alone). Ctrl-C or SIGTERM stops them all.
+channel (127.0.0.1:5005, HTTP API behind a JWT), the web app with the patients' chat page and the
+nurses' dashboard (8080), and, when a Telegram token is set, the Telegram gateway; and always the
+outbox relay (Telegram staff chat, email and the dashboard, whichever are configured) and the
+timers worker. Ctrl-C or SIGTERM stops them all.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +17,6 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from bot.service_auth import private_dir
 
@@ -25,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass
 class Service:
     name: str
-    argv: List[str]
-    health_url: Optional[str] = None
-    env: Dict[str, str] = field(default_factory=dict)
-    proc: Optional[subprocess.Popen] = None
+    argv: list[str]
+    health_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
 
 
 def _bin(name: str) -> str:
@@ -44,43 +45,83 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def web_origins(web_port: int) -> List[str]:
+def web_origins(web_port: int) -> list[str]:
     """Origins allowed to call Rasa from a browser: the chat page's own (HSG_WEB_ORIGINS adds more,
     space-separated, e.g. the clinic's public https origin)."""
     extra = os.environ.get("HSG_WEB_ORIGINS", "").split()
     return [f"http://localhost:{web_port}", f"http://127.0.0.1:{web_port}", *extra]
 
 
-def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080) -> List[Service]:
+def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080) -> list[Service]:
     origins = [a for o in web_origins(web_port) for a in ("--web-origin", o)]
     out = [
-        Service("action server", [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
-                health_url=f"http://127.0.0.1:{action_port}/health"),
-        Service("rasa", [sys.executable, "-m", "bot", "rasa", "--model", model, "--port", str(rasa_port),
-                         "--action-port", str(action_port), *origins],
-                health_url=f"http://127.0.0.1:{rasa_port}/version"),
+        Service(
+            "action server",
+            [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
+            health_url=f"http://127.0.0.1:{action_port}/health",
+        ),
+        Service(
+            "rasa",
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "rasa",
+                "--model",
+                model,
+                "--port",
+                str(rasa_port),
+                "--action-port",
+                str(action_port),
+                *origins,
+            ],
+            health_url=f"http://127.0.0.1:{rasa_port}/version",
+        ),
     ]
     # the patients' chat page and the nurses' dashboard
-    out.append(Service("web", [sys.executable, "-m", "bot", "web", "--port", str(web_port),
-                               "--rasa-url", f"http://localhost:{rasa_port}"],
-                       health_url=f"http://127.0.0.1:{web_port}/healthz"))
+    out.append(
+        Service(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "web",
+                "--port",
+                str(web_port),
+                "--rasa-url",
+                f"http://localhost:{rasa_port}",
+            ],
+            health_url=f"http://127.0.0.1:{web_port}/healthz",
+        )
+    )
     if os.environ.get("TELEGRAM_BOT_TOKEN"):
         # long polling: one process receives the bot's updates (staff buttons and patients' chats)
-        out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram",
-                                        "--rasa-url", f"http://localhost:{rasa_port}"]))
+        out.append(
+            Service(
+                "telegram", [sys.executable, "-m", "bot", "telegram", "--rasa-url", f"http://localhost:{rasa_port}"]
+            )
+        )
     # the outbox relay and the timers always run: re-alerts and "please call us directly" do not
     # depend on Telegram (without it, email and the dashboard are the staff's targets)
-    out.append(Service("relay", [sys.executable, "-m", "bot", "relay"],
-                       env={"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"}))
+    out.append(
+        Service(
+            "relay",
+            [sys.executable, "-m", "bot", "relay"],
+            env={"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"},
+        )
+    )
     out.append(Service("timers", [sys.executable, "-m", "bot", "timers"]))
     return out
 
 
-def _ports() -> Dict[str, int]:
+def _ports() -> dict[str, int]:
     """Default ports, or HSG_RASA_PORT / HSG_ACTION_PORT / HSG_WEB_PORT (tests, a second copy)."""
-    return {"rasa": int(os.environ.get("HSG_RASA_PORT", 5005)),
-            "action": int(os.environ.get("HSG_ACTION_PORT", 5055)),
-            "web": int(os.environ.get("HSG_WEB_PORT", 8080))}
+    return {
+        "rasa": int(os.environ.get("HSG_RASA_PORT", 5005)),
+        "action": int(os.environ.get("HSG_ACTION_PORT", 5055)),
+        "web": int(os.environ.get("HSG_WEB_PORT", 8080)),
+    }
 
 
 def run(model: str, wait_seconds: float = 300) -> int:
@@ -89,7 +130,7 @@ def run(model: str, wait_seconds: float = 300) -> int:
         return 2
     # databases, secrets and rendered endpoints: readable by this user only
     os.umask(0o077)
-    for path in private_dir(ROOT / "var").rglob("*"):     # files left by an earlier, looser version
+    for path in private_dir(ROOT / "var").rglob("*"):  # files left by an earlier, looser version
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
     ports = _ports()
     procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"])
@@ -123,12 +164,14 @@ def run(model: str, wait_seconds: float = 300) -> int:
     pending = [s for s in procs if s.health_url]
     while pending and not stopping and time.time() - start < wait_seconds:
         for s in list(pending):
-            if s.proc.poll() is not None:
-                print(f"{s.name} exited with status {s.proc.returncode}", file=sys.stderr)
+            proc, health_url = s.proc, s.health_url
+            assert proc is not None and health_url is not None  # all started above; pending: those with a URL
+            if proc.poll() is not None:
+                print(f"{s.name} exited with status {proc.returncode}", file=sys.stderr)
                 stop()
                 return 1
-            if _healthy(s.health_url):
-                print(f"{s.name} is up ({s.health_url})", flush=True)
+            if _healthy(health_url):
+                print(f"{s.name} is up ({health_url})", flush=True)
                 pending.remove(s)
         time.sleep(1)
     if pending and not stopping:
@@ -141,22 +184,34 @@ def run(model: str, wait_seconds: float = 300) -> int:
             print(f"  Patients' chat page:  http://localhost:{ports['web']}/", flush=True)
             print(f"  Nurses' dashboard:    http://localhost:{ports['web']}/staff/", flush=True)
         if any(s.name == "telegram" for s in procs):
-            print("  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
-                  "privately, nurses use the staff chat's buttons", flush=True)
+            print(
+                "  Telegram: served in polling mode (python -m bot telegram); patients message the bot "
+                "privately, nurses use the staff chat's buttons",
+                flush=True,
+            )
         from bot import settings as settings_mod
 
-        print("  Staff alerts: python -m bot relay (" + ", ".join(settings_mod.get().staff_targets())
-              + "); timers: python -m bot timers", flush=True)
-        print(f"  REST:   curl -s localhost:{ports['web']}/webhooks/rest/webhook "
-              "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'  (through the gateway)",
-              flush=True)
-        print(f"  Rasa ({ports['rasa']}) and the action server ({ports['action']}) listen on 127.0.0.1 only.",
-              flush=True)
+        print(
+            "  Staff alerts: python -m bot relay ("
+            + ", ".join(settings_mod.get().staff_targets())
+            + "); timers: python -m bot timers",
+            flush=True,
+        )
+        print(
+            f"  REST:   curl -s localhost:{ports['web']}/webhooks/rest/webhook "
+            "-d '{\"sender\": \"me\", \"message\": \"I have cramps\"}'  (through the gateway)",
+            flush=True,
+        )
+        print(
+            f"  Rasa ({ports['rasa']}) and the action server ({ports['action']}) listen on 127.0.0.1 only.", flush=True
+        )
         print("  Stop with Ctrl-C.", flush=True)
     while not stopping:
         for s in procs:
-            if s.proc.poll() is not None:
-                print(f"{s.name} exited with status {s.proc.returncode}; stopping the rest", file=sys.stderr)
+            proc = s.proc
+            assert proc is not None  # all started above
+            if proc.poll() is not None:
+                print(f"{s.name} exited with status {proc.returncode}; stopping the rest", file=sys.stderr)
                 stop()
                 return 1
         time.sleep(1)

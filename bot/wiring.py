@@ -1,17 +1,17 @@
 """Composition root: builds the long-running workers from settings (the only place that joins the
 escalation package with the channels)."""
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
 import signal
-from typing import Optional
 
 from bot import settings as settings_mod
 from bot.escalation import get_service
-from bot.escalation.db import default as default_db
 from bot.escalation.relay import OutboxRelay
+from bot.store.db import default as default_db
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,16 @@ def staff_targets(cfg) -> dict:
             from bot.channels.telegram.api import make_bot
             from bot.channels.telegram.staff import TelegramStaffNotifier
 
-            targets[name] = TelegramStaffNotifier(make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url),
-                                                  cfg.telegram_staff_chat_id, limits.get("telegram"),
-                                                  cfg.alerting.dashboard_url)
+            targets[name] = TelegramStaffNotifier(
+                make_bot(cfg.telegram_bot_token, cfg.telegram_api_base_url),
+                cfg.telegram_staff_chat_id,
+                limits.get("telegram"),
+                cfg.alerting.dashboard_url,
+            )
         elif name == "email":
             from bot.channels.email import EmailNotifier
 
-            targets[name] = EmailNotifier(cfg.smtp, cfg.clinic.name, cfg.alerting.dashboard_url,
-                                          limits.get("email"))
+            targets[name] = EmailNotifier(cfg.smtp, cfg.clinic.name, cfg.alerting.dashboard_url, limits.get("email"))
         else:
             targets[name] = DashboardTarget()
     return targets
@@ -70,8 +72,17 @@ def build_relay(patient_notifier=None, run_timers: bool = False) -> OutboxRelay:
     (`python -m bot timers`), which the supervisor always starts."""
     cfg = settings_mod.get()
     db = default_db()
-    return OutboxRelay(db.sessions, get_service(), staff_targets(cfg), patient=patient_notifier,
-                       is_postgres=db.is_postgres, run_timers=run_timers)
+    return OutboxRelay(
+        db.sessions,
+        get_service(),
+        staff_targets(cfg),
+        patient=patient_notifier,
+        is_postgres=db.is_postgres,
+        run_timers=run_timers,
+        lease_seconds=cfg.relay.lease_seconds,
+        backoff_base=cfg.relay.backoff_base,
+        pause_before_send=cfg.relay.pause_before_send,
+    )
 
 
 async def run_timers(poll_seconds: float = 1.0) -> None:
@@ -83,7 +94,7 @@ async def run_timers(poll_seconds: float = 1.0) -> None:
     while not stop.is_set():
         try:
             await asyncio.to_thread(service.tick)
-        except Exception:      # a database outage: the next round retries
+        except Exception:  # a database outage: the next round retries
             log.exception("escalation timers failed; retrying")
         try:
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
@@ -97,24 +108,27 @@ def _quiet_http_logs() -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def patient_notifiers(bot, rasa_url: Optional[str] = None, sessions=None):
+def patient_notifiers(bot, rasa_url: str | None = None, sessions=None):
     """'Call us directly' notices: Telegram patients by Telegram (when there is a bot), the others
     through Rasa and, for an open web page, the web app."""
     from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
     from bot.service_auth import rasa_secret
 
-    rasa = RasaPatientNotifier(rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
-                               token=rasa_secret(settings_mod.get().data_dir),
-                               web_url=os.environ.get("HSG_WEB_URL", "http://127.0.0.1:8080"))
+    rasa = RasaPatientNotifier(
+        rasa_url or os.environ.get("RASA_URL", "http://localhost:5005"),
+        token=rasa_secret(settings_mod.get().data_dir),
+        web_url=os.environ.get("HSG_WEB_URL", "http://127.0.0.1:8080"),
+    )
     if bot is None:
         return PatientNotifiers(rasa)
     from bot.channels.telegram.notifier import TelegramPatientNotifier
+
     return PatientNotifiers(rasa, by_channel={"telegram": TelegramPatientNotifier(bot, sessions)})
 
 
 async def run_relay(patient_notifier=None) -> None:
     _quiet_http_logs()
-    relay = build_relay(patient_notifier, run_timers=os.environ.get("HSG_RELAY_RUNS_TIMERS") == "1")
+    relay = build_relay(patient_notifier)
     bot = getattr(relay.targets.get("telegram"), "bot", None)
     if patient_notifier is None:
         relay.patient = patient_notifiers(bot)
@@ -149,8 +163,9 @@ async def run_telegram(gateway=None, webhook=None) -> None:
     from bot.channels.telegram.app import ALLOWED_UPDATES, build_application
 
     _quiet_http_logs()
-    app = build_application(cfg.telegram_bot_token, get_service(), cfg.telegram_staff_chat_id,
-                            cfg.telegram_api_base_url, gateway=gateway)
+    app = build_application(
+        cfg.telegram_bot_token, get_service(), cfg.telegram_staff_chat_id, cfg.telegram_api_base_url, gateway=gateway
+    )
     stop = _stop_event()
     async with app:
         if gateway is not None:
@@ -158,10 +173,12 @@ async def run_telegram(gateway=None, webhook=None) -> None:
         await app.start()
         try:
             if webhook is None:
-                await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+                updater = app.updater
+                assert updater is not None, "build_application builds the Application with an Updater"
+                await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
                 log.info("telegram polling")
                 await stop.wait()
-                await app.updater.stop()
+                await updater.stop()
             else:
                 from bot.channels.telegram.webhook import WebhookServer
 

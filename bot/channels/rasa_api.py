@@ -5,9 +5,10 @@ call us directly". For conversations that live in Rasa's own channels, Rasa's HT
 an external intent in the conversation; its rule answers on the patient's latest channel
 (socket.io pushes it to the open page; REST conversations see it in their tracker).
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -19,16 +20,16 @@ EXTERNAL_INTENT = "EXTERNAL_unacknowledged"
 
 
 class RasaPatientNotifier:
-    def __init__(self, rasa_url: str, token: Optional[str] = None, timeout: float = 20,
-                 web_url: Optional[str] = None):
+    def __init__(self, rasa_url: str, token: str | None = None, timeout: float = 20, web_url: str | None = None):
         self.rasa_url = rasa_url.rstrip("/")
         self.token = token
-        self.web_url = (web_url or "").rstrip("/")     # web conversations: the notice goes to the open page
+        self.web_url = (web_url or "").rstrip("/")  # web conversations: the notice goes to the open page
         self.timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
-        url = (f"{self.rasa_url}/conversations/{quote(view.conversation_id, safe='')}/trigger_intent"
-               f"?output_channel=latest")
+    async def notify_patient(self, view: AlertView) -> dict[str, Any]:
+        url = (
+            f"{self.rasa_url}/conversations/{quote(view.conversation_id, safe='')}/trigger_intent?output_channel=latest"
+        )
         body = {"name": EXTERNAL_INTENT, "entities": {"escalation_ref": view.id}}
         try:
             async with aiohttp.ClientSession(timeout=self.timeout) as http:
@@ -41,9 +42,14 @@ class RasaPatientNotifier:
                 if self.web_url and view.conversation_id.startswith("web-"):
                     # the web page's channel is the web app's, not Rasa's: Rasa returns the notice,
                     # the web app pushes it into the open page
-                    async with http.post(f"{self.web_url}/internal/push", headers={"Authorization": f"Bearer {self.token}"},
-                            json={"conversation_id": view.conversation_id,
-                                  "messages": (answer or {}).get("messages") or []}) as pushed:
+                    async with http.post(
+                        f"{self.web_url}/internal/push",
+                        headers={"Authorization": f"Bearer {self.token}"},
+                        json={
+                            "conversation_id": view.conversation_id,
+                            "messages": (answer or {}).get("messages") or [],
+                        },
+                    ) as pushed:
                         if pushed.status >= 400:
                             raise TransientError(f"the web app refused the notice: {pushed.status}")
         except aiohttp.ClientError as e:
@@ -54,10 +60,12 @@ class RasaPatientNotifier:
 class PatientNotifiers:
     """Chooses the notifier for the patient's channel (Telegram patients get a Telegram message)."""
 
-    def __init__(self, default, by_channel: Optional[Dict[str, Any]] = None):
+    def __init__(self, default, by_channel: dict[str, Any] | None = None):
         self.default = default
         self.by_channel = by_channel or {}
 
-    async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
-        notifier = self.by_channel.get((view.contact or {}).get("channel"), self.default)
+    async def notify_patient(self, view: AlertView) -> dict[str, Any]:
+        channel = (view.contact or {}).get("channel")
+        # by_channel's keys are channel names: a contact without one gets the default, as before
+        notifier = self.by_channel.get(channel, self.default) if channel is not None else self.default
         return await notifier.notify_patient(view)

@@ -13,6 +13,7 @@ events) to show new escalations, raise an audible alarm the nurse can silence an
 in the tab title; without it the page still reloads itself. The Content-Security-Policy forbids
 anything not from here.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -21,21 +22,23 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
-from bot.escalation.models import utcnow
 from bot.escalation.service import Escalations
+from bot.staff import roster as roster_mod
+from bot.staff import sessions as staff_sessions
+from bot.staff.sessions import CurrentStaff
+from bot.staff.throttle import DEFAULT_LIMITS, Limits, LoginThrottle
+from bot.store.models import utcnow
 
 from . import auth, views
-from .auth import CurrentStaff
-from bot.staff import roster as roster_mod
-from bot.staff.throttle import Limits, LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +51,14 @@ LOGIN_COOKIE = "hsg_staff_login"
 CSRF_FIELD = "csrf_token"
 MAX_FORM_BYTES = 64 * 1024
 MAX_NOTE = 2000
-LIVE_KEEPALIVE = 15.0               # seconds between repeats of an unchanged live state
-PASSWORD_CHECKS_AT_ONCE = 4          # scrypt takes 16 MB and ~50 ms each
+LIVE_KEEPALIVE = 15.0  # seconds between repeats of an unchanged live state
+PASSWORD_CHECKS_AT_ONCE = 4  # scrypt takes 16 MB and ~50 ms each
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
 ID_PATTERN = r"[A-Za-z0-9-]{1,16}"
 
-CSP = ("default-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
@@ -71,8 +75,7 @@ LOGIN_MESSAGES = {
     "out": "You have signed out.",
 }
 LOGIN_FAILED = "That name and password did not match. Check them and try again."
-LOGIN_LOCKED = ("Too many attempts. Wait {wait} and try again, "
-                "or ask the clinic's administrator to check your account.")
+LOGIN_LOCKED = "Too many attempts. Wait {wait} and try again, or ask the clinic's administrator to check your account."
 LOGIN_INCOMPLETE = "Enter your name and your password."
 RESULTS = {
     "acknowledged": ("ok", "Acknowledged: you are handling this escalation."),
@@ -86,7 +89,7 @@ RESULTS = {
 STAFF_KEY = "hsg_dashboard_staff"
 
 
-def _client(request: web.Request, trust_forwarded_for: bool = False) -> Optional[str]:
+def _client(request: web.Request, trust_forwarded_for: bool = False) -> str | None:
     """The client's address; behind a reverse proxy that sets X-Forwarded-For (and only then,
     trust_forwarded_for), the address the proxy saw, which is the last entry."""
     if trust_forwarded_for:
@@ -103,7 +106,7 @@ def _wait_words(seconds: float) -> str:
     return f"{round(seconds / 60)} minutes"
 
 
-def _origin_problem(request: web.Request, secure: bool) -> Optional[str]:
+def _origin_problem(request: web.Request, secure: bool) -> str | None:
     """Why this POST does not look like it came from a page of this site (None if it does).
 
     Fetch metadata (Sec-Fetch-Site, which pages cannot forge) decides when the browser sends it.
@@ -116,7 +119,7 @@ def _origin_problem(request: web.Request, secure: bool) -> Optional[str]:
         return f"Sec-Fetch-Site {site[:20]}"
     origin = request.headers.get("Origin")
     if origin is None:
-        return None                  # not sent by older browsers; the token still has to match
+        return None  # not sent by older browsers; the token still has to match
     if origin == "null":
         return None if site == "same-origin" else "null Origin without fetch metadata"
     parts = urlsplit(origin)
@@ -129,7 +132,7 @@ def _origin_problem(request: web.Request, secure: bool) -> Optional[str]:
     return None
 
 
-def _tokens_match(given: Any, expected: Optional[str]) -> bool:
+def _tokens_match(given: Any, expected: str | None) -> bool:
     if not isinstance(given, str) or not given or not expected:
         hmac.compare_digest(b"x" * 43, b"y" * 43)
         return False
@@ -141,10 +144,19 @@ def _redirect(location: str) -> web.Response:
 
 
 class Dashboard:
-    def __init__(self, escalations: Escalations, sessions: sessionmaker, idle: dt.timedelta,
-                 absolute: dt.timedelta, cookie_secure: bool, clock: Callable[[], dt.datetime],
-                 formatter: views.Formatter, limits: Limits = Limits(), trust_forwarded_for: bool = False,
-                 live_every: float = 2.0):
+    def __init__(
+        self,
+        escalations: Escalations,
+        sessions: sessionmaker,
+        idle: dt.timedelta,
+        absolute: dt.timedelta,
+        cookie_secure: bool,
+        clock: Callable[[], dt.datetime],
+        formatter: views.Formatter,
+        limits: Limits = DEFAULT_LIMITS,
+        trust_forwarded_for: bool = False,
+        live_every: float = 2.0,
+    ):
         self.escalations = escalations
         self.sessions = sessions
         self.idle = idle
@@ -155,14 +167,15 @@ class Dashboard:
         self.throttle = LoginThrottle(sessions, clock, limits)
         self.trust_forwarded_for = trust_forwarded_for
         self.live_every = live_every
-        self._stopping: Optional[asyncio.Event] = None
-        self._password_checks: Optional[asyncio.Semaphore] = None
+        self._stopping: asyncio.Event | None = None
+        self._password_checks: asyncio.Semaphore | None = None
         self.app = web.Application(middlewares=[self.middleware])
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES)),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
-            trim_blocks=True, lstrip_blocks=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         self.jinja.globals.update(url=self.url, idle_minutes=f"{idle.total_seconds() / 60:g}")
 
@@ -182,18 +195,25 @@ class Dashboard:
         html = self.jinja.get_template(template).render(**context)
         return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
 
-    def error_page(self, status: int, title: str, message: str, staff: Optional[CurrentStaff] = None
-                   ) -> web.Response:
+    def error_page(self, status: int, title: str, message: str, staff: CurrentStaff | None = None) -> web.Response:
         return self.render("error.html", status=status, title=title, message=message, staff=staff)
 
     def set_session_cookie(self, response: web.StreamResponse, token: str) -> None:
-        response.set_cookie(SESSION_COOKIE, token, path=self.cookie_path, httponly=True,
-                            samesite="Strict", secure=self.cookie_secure)
+        response.set_cookie(
+            SESSION_COOKIE, token, path=self.cookie_path, httponly=True, samesite="Strict", secure=self.cookie_secure
+        )
 
     def clear_cookie(self, response: web.StreamResponse, name: str) -> None:
-        response.set_cookie(name, "", path=self.cookie_path, max_age=0,
-                            expires="Thu, 01 Jan 1970 00:00:00 GMT", httponly=True, samesite="Strict",
-                            secure=self.cookie_secure)
+        response.set_cookie(
+            name,
+            "",
+            path=self.cookie_path,
+            max_age=0,
+            expires="Thu, 01 Jan 1970 00:00:00 GMT",
+            httponly=True,
+            samesite="Strict",
+            secure=self.cookie_secure,
+        )
 
     async def db(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Blocking SQLAlchemy work, off the event loop."""
@@ -227,29 +247,42 @@ class Dashboard:
         token = request.cookies.get(SESSION_COOKIE)
         if not token or not TOKEN_RE.match(token):
             return None, False
-        return await self.db(auth.load_session, self.sessions, auth.token_hash(token), self.clock(),
-                             self.idle, self.absolute, touch)
+        return await self.db(
+            staff_sessions.load_session,
+            self.sessions,
+            staff_sessions.token_hash(token),
+            self.clock(),
+            self.idle,
+            self.absolute,
+            touch,
+        )
 
-    async def refuse_csrf(self, request: web.Request, staff: Optional[CurrentStaff], reason: str
-                          ) -> web.Response:
-        await self.db(auth.record, self.sessions, "csrf_refused", staff, path=request.path[:200],
-                      method=request.method, reason=reason,
-                      origin=(request.headers.get("Origin") or "")[:120] or None,
-                      client=_client(request, self.trust_forwarded_for))
-        return self.error_page(403, "Refused",
-                               "This form could not be accepted. Go back, reload the page and try again.",
-                               staff)
+    async def refuse_csrf(self, request: web.Request, staff: CurrentStaff | None, reason: str) -> web.Response:
+        await self.db(
+            auth.record,
+            self.sessions,
+            "csrf_refused",
+            staff,
+            path=request.path[:200],
+            method=request.method,
+            reason=reason,
+            origin=(request.headers.get("Origin") or "")[:120] or None,
+            client=_client(request, self.trust_forwarded_for),
+        )
+        return self.error_page(
+            403, "Refused", "This form could not be accepted. Go back, reload the page and try again.", staff
+        )
 
-    async def check_csrf(self, request: web.Request, expected: Optional[str],
-                         staff: Optional[CurrentStaff]) -> Optional[web.Response]:
+    async def check_csrf(
+        self, request: web.Request, expected: str | None, staff: CurrentStaff | None
+    ) -> web.Response | None:
         problem = _origin_problem(request, self.cookie_secure)
         if problem:
             return await self.refuse_csrf(request, staff, problem)
         form = await self.form(request)
         given = form.get(CSRF_FIELD)
         if not _tokens_match(given, expected):
-            return await self.refuse_csrf(request, staff, "missing CSRF token" if not given
-                                          else "wrong CSRF token")
+            return await self.refuse_csrf(request, staff, "missing CSRF token" if not given else "wrong CSRF token")
         return None
 
     @web.middleware
@@ -259,13 +292,15 @@ class Dashboard:
             if route.name in PUBLIC_ROUTES:
                 if route.name == "login_post":
                     cookie = request.cookies.get(LOGIN_COOKIE)
-                    refused = await self.check_csrf(request, cookie if cookie and TOKEN_RE.match(cookie)
-                                                    else None, None)
+                    refused = await self.check_csrf(
+                        request, cookie if cookie and TOKEN_RE.match(cookie) else None, None
+                    )
                     if refused is not None:
                         return refused
                 return await handler(request)
-            auto = request.method == "GET" and (route.name == "events" or (
-                route.name == "queue" and request.query.get("auto") == "1"))
+            auto = request.method == "GET" and (
+                route.name == "events" or (route.name == "queue" and request.query.get("auto") == "1")
+            )
             staff, ended = await self.current_staff(request, touch=not auto)
             if staff is None:
                 response = _redirect(self.url("login") + ("?ended=1" if ended else ""))
@@ -280,24 +315,30 @@ class Dashboard:
             return await handler(request)
         except web.HTTPException:
             raise
-        except Exception:      # noqa: BLE001 - a plain page, never a traceback
+        except Exception:  # noqa: BLE001 - a plain page, never a traceback
             log.exception("dashboard error on %s %s", request.method, request.path)
-            return self.error_page(500, "Something went wrong",
-                                   "The dashboard could not do that just now. Nothing was changed "
-                                   "unless the page says so. Try again in a moment.",
-                                   request.get(STAFF_KEY))
+            return self.error_page(
+                500,
+                "Something went wrong",
+                "The dashboard could not do that just now. Nothing was changed "
+                "unless the page says so. Try again in a moment.",
+                request.get(STAFF_KEY),
+            )
 
     # -- login and logout -----------------------------------------------------------------------
-    def login_page(self, request: web.Request, status: int = 200, error: Optional[str] = None,
-                   name: str = "") -> web.Response:
+    def login_page(
+        self, request: web.Request, status: int = 200, error: str | None = None, name: str = ""
+    ) -> web.Response:
         token = request.cookies.get(LOGIN_COOKIE)
         if not token or not TOKEN_RE.match(token):
-            token = auth.new_token()
+            token = staff_sessions.new_token()
         message = next((text for key, text in LOGIN_MESSAGES.items() if request.query.get(key) == "1"), None)
-        response = self.render("login.html", status=status, login_csrf=token, error=error,
-                               message=None if error else message, name=name)
-        response.set_cookie(LOGIN_COOKIE, token, path=self.cookie_path, httponly=True,
-                            samesite="Strict", secure=self.cookie_secure)
+        response = self.render(
+            "login.html", status=status, login_csrf=token, error=error, message=None if error else message, name=name
+        )
+        response.set_cookie(
+            LOGIN_COOKIE, token, path=self.cookie_path, httponly=True, samesite="Strict", secure=self.cookie_secure
+        )
         return response
 
     async def root(self, request: web.Request) -> web.Response:
@@ -319,32 +360,48 @@ class Dashboard:
         name = auth.normalise_name(raw_name) if isinstance(raw_name, str) else ""
         password = password if isinstance(password, str) else ""
         client = _client(request, self.trust_forwarded_for)
-        shown_name = name[:auth.MAX_NAME]
+        shown_name = name[: auth.MAX_NAME]
         if not name or not password:
             await self.db(auth.record_login_failure, self.sessions, name, None, "incomplete", client)
             return self.login_page(request, 200, LOGIN_INCOMPLETE, shown_name)
         verdict = await self.db(self.throttle.admit, name, client)
         if not verdict.admitted:
-            await self.db(auth.record_login_failure, self.sessions, name, None,
-                          f"throttled ({verdict.key})", client, verdict.wait_seconds)
-            return self.login_page(request, 429, LOGIN_LOCKED.format(wait=_wait_words(verdict.wait_seconds)),
-                                   shown_name)
+            await self.db(
+                auth.record_login_failure,
+                self.sessions,
+                name,
+                None,
+                f"throttled ({verdict.key})",
+                client,
+                verdict.wait_seconds,
+            )
+            return self.login_page(
+                request, 429, LOGIN_LOCKED.format(wait=_wait_words(verdict.wait_seconds)), shown_name
+            )
         if len(name) > auth.MAX_NAME or len(password) > auth.MAX_PASSWORD:
             staff, known_id = None, None
         else:
             if self._password_checks is None:
                 self._password_checks = asyncio.Semaphore(PASSWORD_CHECKS_AT_ONCE)
             async with self._password_checks:
-                staff, known_id = await self.db(auth.check_password, self.sessions, name, password,
-                                                code if isinstance(code, str) else None)
+                staff, known_id = await self.db(
+                    auth.check_password, self.sessions, name, password, code if isinstance(code, str) else None
+                )
         if staff is None:
-            await self.db(auth.record_login_failure, self.sessions, name, known_id, "wrong name or password",
-                          client)
+            await self.db(auth.record_login_failure, self.sessions, name, known_id, "wrong name or password", client)
             return self.login_page(request, 200, LOGIN_FAILED, shown_name)
         await self.db(self.throttle.succeeded, name, client)
         old = request.cookies.get(SESSION_COOKIE)
-        token, _csrf = await self.db(auth.start_session, self.sessions, staff, self.clock(),
-                                     auth.token_hash(old) if old else None, self.idle, self.absolute, client)
+        token, _csrf = await self.db(
+            staff_sessions.start_session,
+            self.sessions,
+            staff,
+            self.clock(),
+            staff_sessions.token_hash(old) if old else None,
+            self.idle,
+            self.absolute,
+            client,
+        )
         response = _redirect(self.url("queue"))
         self.set_session_cookie(response, token)
         self.clear_cookie(response, LOGIN_COOKIE)
@@ -352,8 +409,7 @@ class Dashboard:
 
     async def logout(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
-        await self.db(auth.end_session, self.sessions, staff, 
-                      _client(request, self.trust_forwarded_for))
+        await self.db(staff_sessions.end_session, self.sessions, staff, _client(request, self.trust_forwarded_for))
         response = _redirect(self.url("login") + "?out=1")
         self.clear_cookie(response, SESSION_COOKIE)
         return response
@@ -362,8 +418,7 @@ class Dashboard:
     async def queue(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
         auto = request.query.get("auto") == "1"
-        page = await self.db(views.queue_page, self.escalations, self.sessions, staff, self.clock(),
-                             self.fmt, auto)
+        page = await self.db(views.queue_page, self.escalations, self.sessions, staff, self.clock(), self.fmt, auto)
         return self.render("queue.html", staff=staff, page=page)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -372,41 +427,59 @@ class Dashboard:
         every round without counting as activity; when it ends (timeout, logout, deactivation)
         the feed says so and closes."""
         staff: CurrentStaff = request[STAFF_KEY]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
-                                               "X-Accel-Buffering": "no"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        )
         await response.prepare(request)
         last, quiet = None, 0.0
         token = request.cookies.get(SESSION_COOKIE) or ""
         try:
             while not self.stopping.is_set():
-                current, _ended = await self.db(auth.load_session, self.sessions, auth.token_hash(token),
-                                                self.clock(), self.idle, self.absolute, False)
+                current, _ended = await self.db(
+                    staff_sessions.load_session,
+                    self.sessions,
+                    staff_sessions.token_hash(token),
+                    self.clock(),
+                    self.idle,
+                    self.absolute,
+                    False,
+                )
                 if current is None or current.id != staff.id:
                     await response.write(b"event: ended\ndata: {}\n\n")
                     break
                 state = await self.db(views.live_state, self.sessions)
                 if state != last or quiet >= LIVE_KEEPALIVE:
-                    await response.write(f"data: {json.dumps(state)}\n\n".encode("utf-8"))
+                    await response.write(f"data: {json.dumps(state)}\n\n".encode())
                     last, quiet = state, 0.0
                 try:
                     await asyncio.wait_for(self.stopping.wait(), self.live_every)
                 except asyncio.TimeoutError:
                     quiet += self.live_every
-        except (ConnectionError, RuntimeError):      # the nurse closed the tab
+        except (ConnectionError, RuntimeError):  # the nurse closed the tab
             pass
         return response
 
     async def escalation(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
-        page = await self.db(views.escalation_page, self.escalations, self.sessions,
-                             request.match_info["id"], staff, self.clock(), self.fmt)
+        page = await self.db(
+            views.escalation_page,
+            self.escalations,
+            self.sessions,
+            request.match_info["id"],
+            staff,
+            self.clock(),
+            self.fmt,
+        )
         if page is None:
-            return self.error_page(404, "No such escalation",
-                                   "There is no escalation with that reference.", staff)
+            return self.error_page(404, "No such escalation", "There is no escalation with that reference.", staff)
         result = RESULTS.get(request.query.get("done", ""))
-        return self.render("escalation.html", staff=staff, esc=page,
-                           result={"kind": result[0], "text": result[1]} if result else None,
-                           max_note=MAX_NOTE)
+        return self.render(
+            "escalation.html",
+            staff=staff,
+            esc=page,
+            result={"kind": result[0], "text": result[1]} if result else None,
+            max_note=MAX_NOTE,
+        )
 
     async def _act(self, request: web.Request, action: str) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
@@ -416,8 +489,9 @@ class Dashboard:
         note = note.strip()[:MAX_NOTE] if isinstance(note, str) else ""
         back = self.url("escalation", id=escalation_id)
         if action == "resolve" and not note:
-            await self.db(auth.record, self.sessions, "dashboard_resolve", staff, escalation_id,
-                          ok=False, reason="no note")
+            await self.db(
+                auth.record, self.sessions, "dashboard_resolve", staff, escalation_id, ok=False, reason="no note"
+            )
             return _redirect(back + "?done=note_needed")
         call = self.escalations.acknowledge if action == "acknowledge" else self.escalations.resolve
         result = await self.db(call, escalation_id, staff.id, "dashboard", note or None)
@@ -427,8 +501,16 @@ class Dashboard:
             code = f"already_{result.status}"
         else:
             code = "acknowledged" if action == "acknowledge" else "resolved"
-        await self.db(auth.record, self.sessions, f"dashboard_{action}", staff, escalation_id,
-                      ok=result.ok, status=result.status, outcome=code)
+        await self.db(
+            auth.record,
+            self.sessions,
+            f"dashboard_{action}",
+            staff,
+            escalation_id,
+            ok=result.ok,
+            status=result.status,
+            outcome=code,
+        )
         return _redirect(back + f"?done={code}")
 
     # -- the roster (admins only) ------------------------------------------------------------------
@@ -436,20 +518,27 @@ class Dashboard:
         staff: CurrentStaff = request[STAFF_KEY]
         if not staff.is_admin:
             await self.db(auth.record, self.sessions, "roster_refused", staff, reason="not an admin")
-            return self.error_page(403, "Admins only", "Only the clinic's administrators can change the roster.",
-                                   staff)
+            return self.error_page(403, "Admins only", "Only the clinic's administrators can change the roster.", staff)
         members = await self.db(roster_mod.roster, self.sessions)
         await self.db(auth.record, self.sessions, "dashboard_view_roster", staff)
-        done = {"deactivate": "Deactivated: their sessions have ended.",
-                "reactivate": "Reactivated."}.get(request.query.get("done", ""))
+        done = {"deactivate": "Deactivated: their sessions have ended.", "reactivate": "Reactivated."}.get(
+            request.query.get("done", "")
+        )
         return self.render("roster.html", staff=staff, members=members, result=done)
 
     async def roster_change(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
         change, member_id = request.match_info["change"], int(request.match_info["id"])
         if not staff.is_admin or member_id == staff.id:
-            await self.db(auth.record, self.sessions, "roster_refused", staff, change=change,
-                          staff_id=member_id, reason="not an admin" if not staff.is_admin else "own account")
+            await self.db(
+                auth.record,
+                self.sessions,
+                "roster_refused",
+                staff,
+                change=change,
+                staff_id=member_id,
+                reason="not an admin" if not staff.is_admin else "own account",
+            )
             return self.error_page(403, "Refused", "That roster change is not allowed.", staff)
         members = {m.id: m for m in await self.db(roster_mod.roster, self.sessions)}
         if member_id not in members:
@@ -465,11 +554,19 @@ class Dashboard:
         return await self._act(request, "resolve")
 
 
-def create_dashboard(escalations: Escalations, sessions: sessionmaker, *, idle_timeout_minutes: float = 15,
-                     absolute_timeout_hours: float = 12, cookie_secure: bool = False,
-                     clock: Callable[[], dt.datetime] = utcnow,
-                     display_timezone: str = "UTC", login_limits: Limits = Limits(),
-                     trust_forwarded_for: bool = False, live_every: float = 2.0) -> web.Application:
+def create_dashboard(
+    escalations: Escalations,
+    sessions: sessionmaker,
+    *,
+    idle_timeout_minutes: float = 15,
+    absolute_timeout_hours: float = 12,
+    cookie_secure: bool = False,
+    clock: Callable[[], dt.datetime] = utcnow,
+    display_timezone: str = "UTC",
+    login_limits: Limits = DEFAULT_LIMITS,
+    trust_forwarded_for: bool = False,
+    live_every: float = 2.0,
+) -> web.Application:
     """The nurses' dashboard as an aiohttp sub-application: mount it with
     `app.add_subapp("/staff/", create_dashboard(...))`.
 
@@ -484,15 +581,26 @@ def create_dashboard(escalations: Escalations, sessions: sessionmaker, *, idle_t
         tz: dt.tzinfo = dt.timezone.utc
     else:
         from zoneinfo import ZoneInfo
+
         tz = ZoneInfo(display_timezone)
-    d = Dashboard(escalations, sessions, dt.timedelta(minutes=idle_timeout_minutes),
-                  dt.timedelta(hours=absolute_timeout_hours), cookie_secure, clock, views.Formatter(tz),
-                  login_limits, trust_forwarded_for, live_every)
+    d = Dashboard(
+        escalations,
+        sessions,
+        dt.timedelta(minutes=idle_timeout_minutes),
+        dt.timedelta(hours=absolute_timeout_hours),
+        cookie_secure,
+        clock,
+        views.Formatter(tz),
+        login_limits,
+        trust_forwarded_for,
+        live_every,
+    )
     app = d.app
-    app.on_response_prepare.append(d.on_response_prepare)
-    app.on_shutdown.append(d.on_shutdown)
+    # aiohttp 3.9's Signal annotation nests the handler type once too often
+    app.on_response_prepare.append(d.on_response_prepare)  # type: ignore[arg-type]
+    app.on_shutdown.append(d.on_shutdown)  # type: ignore[arg-type]
     r = app.router
-    r.add_get("", d.root, name="root")                     # /staff -> /staff/
+    r.add_get("", d.root, name="root")  # /staff -> /staff/
     r.add_get("/", d.queue, name="queue")
     r.add_get("/login", d.login_form, name="login")
     r.add_post("/login", d.login_post, name="login_post")
@@ -500,8 +608,8 @@ def create_dashboard(escalations: Escalations, sessions: sessionmaker, *, idle_t
     r.add_get("/events", d.events, name="events")
     r.add_get("/roster", d.roster, name="roster")
     r.add_post("/roster/{id:[0-9]{1,9}}/{change:deactivate|reactivate}", d.roster_change, name="roster_change")
-    r.add_get("/escalations/{id:%s}" % ID_PATTERN, d.escalation, name="escalation")
-    r.add_post("/escalations/{id:%s}/acknowledge" % ID_PATTERN, d.acknowledge, name="acknowledge")
-    r.add_post("/escalations/{id:%s}/resolve" % ID_PATTERN, d.resolve, name="resolve")
+    r.add_get(f"/escalations/{{id:{ID_PATTERN}}}", d.escalation, name="escalation")
+    r.add_post(f"/escalations/{{id:{ID_PATTERN}}}/acknowledge", d.acknowledge, name="acknowledge")
+    r.add_post(f"/escalations/{{id:{ID_PATTERN}}}/resolve", d.resolve, name="resolve")
     r.add_static("/static/", STATIC, name="static", show_index=False, follow_symlinks=False)
     return app

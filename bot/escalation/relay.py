@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -115,7 +114,9 @@ class OutboxRelay:
         escalations: Escalations,
         staff: Any,
         patient: PatientNotifier | None = None,
-        lease_seconds: float | None = None,
+        lease_seconds: float = 60.0,
+        backoff_base: float = 2.0,
+        pause_before_send: float = 0.0,
         batch: int = 20,
         is_postgres: bool = False,
         run_timers: bool = True,
@@ -125,17 +126,13 @@ class OutboxRelay:
         self.escalations = escalations
         self.targets = _as_targets(staff)
         self.patient = patient
-        self.lease = dt.timedelta(
-            seconds=lease_seconds
-            if lease_seconds is not None
-            else float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60"))
-        )
+        self.lease = dt.timedelta(seconds=lease_seconds)
         self.batch = batch
         self.is_postgres = is_postgres
         self.run_timers = run_timers
-        self.backoff_base = float(os.environ.get("HSG_RELAY_BACKOFF_BASE", "2"))
+        self.backoff_base = backoff_base
         # Fault injection for tests: pause between claiming and sending (the crash window).
-        self._pause_before_send = float(os.environ.get("HSG_RELAY_PAUSE_BEFORE_SEND", "0"))
+        self._pause_before_send = pause_before_send
 
     @property
     def staff(self) -> StaffNotifier:
@@ -164,11 +161,12 @@ class OutboxRelay:
         budget = await asyncio.to_thread(with_retries, lambda: self._budgets({c.target for c in claimed}))
         held: dict[str, list[Claimed]] = {}
         for c in claimed:
-            if c.digestible and budget.get(c.target) is not None and budget[c.target] <= 0:
+            left = budget.get(c.target)
+            if c.digestible and left is not None and left <= 0:
                 held.setdefault(c.target, []).append(c)
                 continue
-            if budget.get(c.target) is not None and c.kind in ALERT_KINDS:
-                budget[c.target] -= 1
+            if left is not None and c.kind in ALERT_KINDS:
+                budget[c.target] = left - 1
             if self._pause_before_send:
                 log.warning("test fault: pausing %.1fs before sending outbox row %s", self._pause_before_send, c.id)
                 await asyncio.sleep(self._pause_before_send)

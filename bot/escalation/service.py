@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.levels import ESCALATED, RANK
 from bot.store.audit import audit
 from bot.store.db import transaction, with_retries
 from bot.store.models import OPEN_STATUSES, Conversation, Escalation, OutboxMessage, Staff, utcnow
 
-LEVEL_RANK = {"urgent": 0, "emergency": 1}
 # Outbox priority (lower goes first): an emergency alert never waits behind urgent ones.
 PRIORITY = {"emergency": 0, "urgent": 1, "update": 2, "flood": 3}
 STAFF_KINDS = ("alert", "realert", "resend", "update")
@@ -83,7 +83,7 @@ class Escalations:
         contact: dict[str, Any] | None = None,
     ) -> Recorded:
         """Open or update the conversation's escalation; retried through database restarts."""
-        if level not in LEVEL_RANK:
+        if level not in ESCALATED:
             raise ValueError(f"only urgent and emergency are escalated, not {level!r}")
         return with_retries(
             lambda: self._record(
@@ -151,7 +151,7 @@ class Escalations:
                     concepts=[f.get("concept") for f in findings],
                 )
                 return Recorded(esc.id, created=True, realerted=False, level=level)
-            realert = LEVEL_RANK[level] > LEVEL_RANK[esc.level]
+            realert = RANK[level] > RANK[esc.level]
             esc.patient_words = (list(esc.patient_words) + [entry])[-MAX_WORDS_KEPT:]
             esc.findings = _merge_findings(esc.findings, findings)
             esc.transcript = transcript or esc.transcript
@@ -201,7 +201,7 @@ class Escalations:
             elif telegram_user_id is not None:
                 staff = s.execute(select(Staff).where(Staff.telegram_user_id == telegram_user_id)).scalars().first()
             esc = s.get(Escalation, escalation_id)
-            actor = {
+            actor: dict[str, Any] = {
                 "actor_type": "staff" if staff else "unknown",
                 "actor_id": str(staff.id)
                 if staff
@@ -306,7 +306,7 @@ class Escalations:
                 .scalars()
                 .all()
             )
-        return sorted(rows, key=lambda e: (-LEVEL_RANK[e.level], e.status == "acknowledged", e.created_at))
+        return sorted(rows, key=lambda e: (-RANK[e.level], e.status == "acknowledged", e.created_at))
 
     def get(self, escalation_id: str) -> Escalation | None:
         with self.sessions() as s:

@@ -10,6 +10,7 @@ Runs after DIET and the FallbackClassifier. It asks the triage engine about ever
     the bot's last question.
 DIET keeps the conversation moving; it never has the last word on a symptom.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,16 +41,20 @@ _HAS_NUMBER = re.compile(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|
 class TriageSafetyNet(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"symptom_intent": SYMPTOM_INTENT, "answer_intent": ANSWER_INTENT,
-                "override_below_level": None}
+        return {"symptom_intent": SYMPTOM_INTENT, "answer_intent": ANSWER_INTENT, "override_below_level": None}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.config = {**self.get_default_config(), **(config or {})}
-        self.engine = engine()     # builds the pipeline once, at model load
+        self.engine = engine()  # builds the pipeline once, at model load
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TriageSafetyNet":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "TriageSafetyNet":
         return cls(config)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
@@ -64,18 +69,25 @@ class TriageSafetyNet(GraphComponent):
         text = message.get(TEXT) or ""
         try:
             decision = self.engine.triage(text)
-        except Exception:     # never let the safety net break NLU; the action will retry and answer safely
+        except Exception:  # never let the safety net break NLU; the action will retry and answer safely
             log.exception("triage engine failed in NLU (message id %s)", message.get("message_id"))
             self._set_intent(message, self.config["symptom_intent"])
             return
         reported = [f for f in decision.findings if f.counts and RANK[f.level] > RANK["info"]]
         entities = list(message.get(ENTITIES) or [])
         for f in reported:
-            entities.append({"entity": "symptom", "value": f.concept, "start": f.start, "end": f.end,
-                             "confidence_entity": 1.0, "extractor": self.__class__.__name__})
+            entities.append(
+                {
+                    "entity": "symptom",
+                    "value": f.concept,
+                    "start": f.start,
+                    "end": f.end,
+                    "confidence_entity": 1.0,
+                    "extractor": self.__class__.__name__,
+                }
+            )
         message.set(ENTITIES, entities, add_to_output=True)
-        message.set("triage", {"level": decision.level, "concepts": [f.concept for f in reported]},
-                    add_to_output=True)
+        message.set("triage", {"level": decision.level, "concepts": [f.concept for f in reported]}, add_to_output=True)
         if reported:
             self._set_intent(message, self.config["symptom_intent"])
             return

@@ -1,15 +1,15 @@
 """`python -m bot staff ...`: the roster from the command line (each change audited as 'cli')."""
+
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
-from typing import Optional
 
 from . import roster
 
 
-def _password(args: argparse.Namespace) -> Optional[str]:
+def _password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
     password = getpass.getpass(f"dashboard password for {args.name}: ")
@@ -67,8 +67,10 @@ def _totp(args: argparse.Namespace) -> str:
 def _list(args: argparse.Namespace) -> str:
     rows = [f"{'name':30} {'role':6} {'active':6} {'telegram':>12} {'2FA':3}"]
     for m in roster.roster():
-        rows.append(f"{m.name[:30]:30} {m.role:6} {'yes' if m.active else 'NO':6} "
-                    f"{m.telegram_user_id or '-':>12} {'on' if m.has_totp else '-':3}")
+        rows.append(
+            f"{m.name[:30]:30} {m.role:6} {'yes' if m.active else 'NO':6} "
+            f"{m.telegram_user_id or '-':>12} {'on' if m.has_totp else '-':3}"
+        )
     return "\n".join(rows)
 
 

@@ -5,6 +5,7 @@ N = 2^14; such hashes still verify and are upgraded at the next successful login
 from HSG_SCRYPT_LOG2N (default 17, OWASP's N = 2^17, r = 8, p = 1: 128 MiB and ~0.3 s a check), so
 a test suite may lower it; production leaves it alone.
 """
+
 from __future__ import annotations
 
 import base64
@@ -12,7 +13,6 @@ import hashlib
 import hmac
 import os
 import secrets
-from typing import Optional, Tuple
 
 R, P, DKLEN = 8, 1, 32
 LEGACY_LOG2N = 14
@@ -24,9 +24,10 @@ def cost() -> int:
 
 
 def _scrypt(password: str, salt: bytes, log2n: int, r: int = R, p: int = P) -> bytes:
-    n = 2 ** log2n
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=DKLEN,
-                          maxmem=128 * r * (n + p + 2) + 1024 * 1024)
+    n = 2**log2n
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=DKLEN, maxmem=128 * r * (n + p + 2) + 1024 * 1024
+    )
 
 
 def hash_password(password: str) -> str:
@@ -35,7 +36,7 @@ def hash_password(password: str) -> str:
     return f"scrypt${ln}${R}${P}$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
-def _parse(stored: Optional[str]) -> Optional[Tuple[int, int, int, bytes, bytes]]:
+def _parse(stored: str | None) -> tuple[int, int, int, bytes, bytes] | None:
     parts = (stored or "").split("$")
     try:
         if len(parts) == 3 and parts[0] == "scrypt":
@@ -47,7 +48,7 @@ def _parse(stored: Optional[str]) -> Optional[Tuple[int, int, int, bytes, bytes]
     return None
 
 
-def verify_password(password: str, stored: Optional[str]) -> bool:
+def verify_password(password: str, stored: str | None) -> bool:
     """The same scrypt work is done when there is no usable hash (an unknown name)."""
     parsed = _parse(stored)
     if parsed is None:
@@ -57,7 +58,7 @@ def verify_password(password: str, stored: Optional[str]) -> bool:
     return hmac.compare_digest(_scrypt(password, salt, ln, r, p), digest)
 
 
-def needs_rehash(stored: Optional[str]) -> bool:
+def needs_rehash(stored: str | None) -> bool:
     parsed = _parse(stored)
     return parsed is None or parsed[:3] != (cost(), R, P)
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import declarative_base
+from sqlalchemy.orm import DeclarativeMeta, declarative_base
 
 metadata = MetaData(
     naming_convention={
@@ -35,7 +35,7 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-Base = declarative_base(metadata=metadata)
+Base: DeclarativeMeta = declarative_base(metadata=metadata)
 
 
 def utcnow() -> dt.datetime:

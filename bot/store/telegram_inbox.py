@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .audit import audit
 from .db import default, transaction, with_retries
 from .models import TelegramUpdate, utcnow
 

@@ -3,6 +3,7 @@
 Messages: the project's own test cases (tests/triage/cases, holdout), each triaged REPEAT times
 after a warm-up; reports median, p95 and max in milliseconds.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,13 +30,15 @@ def messages():
 
 def main() -> int:
     try:
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})     # one core
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
         core = f"pinned to CPU {min(os.sched_getaffinity(0))}"
     except (AttributeError, OSError):
         core = "not pinned (no sched_setaffinity)"
-    sys.modules.setdefault("tensorflow", None)     # the engine never needs it
+    # the engine never needs it
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]  # a None entry blocks the import (typeshed allows modules only)
     start = time.perf_counter()
     from bot.triage import engine
+
     eng = engine()
     load = time.perf_counter() - start
     texts = messages()

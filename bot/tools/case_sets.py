@@ -10,6 +10,7 @@ records that line in tests/triage/sets.yml with the date and commit, where it ma
     python -m bot.tools.case_sets first-sight NAME --writer W --reader R --voice "..."
     python -m bot.tools.case_sets score                  # every registered set, now (tuned scores)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 import yaml
 
@@ -31,7 +31,7 @@ SETS_DIR = ROOT / "tests" / "triage" / "sets"
 REGISTRY = ROOT / "tests" / "triage" / "sets.yml"
 
 
-def read_jsonl(path: Path) -> List[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -50,13 +50,18 @@ def merge_row(writer: dict, reader: dict) -> dict:
     floor = max(_floor(writer), _floor(reader))
     level = max(writer["level"], reader["level"], key=RANK.__getitem__)
     accept = {a for a in list(writer["accept"]) + list(reader["accept"]) if RANK[a] >= floor} | {level}
-    return {"id": writer["id"], "text": writer["text"], "level": level,
-            "accept": sorted(accept, key=RANK.__getitem__, reverse=True),
-            "why": writer.get("why", ""), "why_second_reader": reader.get("why", ""),
-            "agreed": writer["level"] == reader["level"] and _floor(writer) == _floor(reader)}
+    return {
+        "id": writer["id"],
+        "text": writer["text"],
+        "level": level,
+        "accept": sorted(accept, key=RANK.__getitem__, reverse=True),
+        "why": writer.get("why", ""),
+        "why_second_reader": reader.get("why", ""),
+        "agreed": writer["level"] == reader["level"] and _floor(writer) == _floor(reader),
+    }
 
 
-def kappa(a: List[str], b: List[str]) -> float:
+def kappa(a: list[str], b: list[str]) -> float:
     """Cohen's kappa of two readers' best levels."""
     n = len(a)
     observed = sum(x == y for x, y in zip(a, b)) / n
@@ -64,7 +69,7 @@ def kappa(a: List[str], b: List[str]) -> float:
     return (observed - expected) / (1 - expected) if expected < 1 else 1.0
 
 
-def merge(writer_path: Path, reader_path: Path, out_path: Path) -> Dict[str, float]:
+def merge(writer_path: Path, reader_path: Path, out_path: Path) -> dict[str, float]:
     writer = read_jsonl(writer_path)
     reader = {r["id"]: r for r in read_jsonl(reader_path)}
     missing = [w["id"] for w in writer if w["id"] not in reader]
@@ -77,13 +82,16 @@ def merge(writer_path: Path, reader_path: Path, out_path: Path) -> Dict[str, flo
     w_levels = [w["level"] for w in writer]
     r_levels = [reader[w["id"]]["level"] for w in writer]
     red = [(_floor(w) >= RANK["urgent"], _floor(reader[w["id"]]) >= RANK["urgent"]) for w in writer]
-    return {"n": len(rows), "level_agreement": sum(x == y for x, y in zip(w_levels, r_levels)) / len(rows),
-            "kappa": kappa(w_levels, r_levels),
-            "red_flag_agreement": sum(x == y for x, y in red) / len(rows),
-            "moved_up": sum(RANK[row["level"]] > RANK[w["level"]] for row, w in zip(rows, writer))}
+    return {
+        "n": len(rows),
+        "level_agreement": sum(x == y for x, y in zip(w_levels, r_levels)) / len(rows),
+        "kappa": kappa(w_levels, r_levels),
+        "red_flag_agreement": sum(x == y for x, y in red) / len(rows),
+        "moved_up": sum(RANK[row["level"]] > RANK[w["level"]] for row, w in zip(rows, writer)),
+    }
 
 
-def score_line(gold_path: Path, rules_only: bool = False) -> Tuple[str, List[str]]:
+def score_line(gold_path: Path, rules_only: bool = False) -> tuple[str, list[str]]:
     """Score through the CLI, the way held-out sets are scored: (summary line, failure lines)."""
     cmd = [sys.executable, "-m", "bot", "triage", "--jsonl", str(gold_path)] + (["--rules-only"] if rules_only else [])
     pred = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
@@ -92,7 +100,7 @@ def score_line(gold_path: Path, rules_only: bool = False) -> Tuple[str, List[str
     return summarise(rows, got)
 
 
-def summarise(rows: List[dict], got: Dict[str, str]) -> Tuple[str, List[str]]:
+def summarise(rows: list[dict], got: dict[str, str]) -> tuple[str, list[str]]:
     """The same figures as ../shared/vignettes/score.py."""
     correct = under = over = rf_n = rf_hit = em_n = em_hit = 0
     failures = []
@@ -111,9 +119,11 @@ def summarise(rows: List[dict], got: Dict[str, str]) -> Tuple[str, List[str]]:
         if level not in g["accept"]:
             failures.append(f"  {g['id']}: gold {'/'.join(g['accept'])} got {level}: {g['text']}")
     n = len(rows)
-    line = (f"n={n} accuracy={correct / n:.3f} redflag_sensitivity={(rf_hit / rf_n if rf_n else 1):.3f} "
-            f"({rf_hit}/{rf_n}) emergency_sensitivity={(em_hit / em_n if em_n else 1):.3f} ({em_hit}/{em_n}) "
-            f"under_triage={under / n:.3f} over_triage={over / n:.3f} missing=0")
+    line = (
+        f"n={n} accuracy={correct / n:.3f} redflag_sensitivity={(rf_hit / rf_n if rf_n else 1):.3f} "
+        f"({rf_hit}/{rf_n}) emergency_sensitivity={(em_hit / em_n if em_n else 1):.3f} ({em_hit}/{em_n}) "
+        f"under_triage={under / n:.3f} over_triage={over / n:.3f} missing=0"
+    )
     return line, failures
 
 
@@ -150,9 +160,17 @@ def first_sight(name: str, writer: Path, reader: Path, voice: str) -> int:
     print("\n".join(failures))
     print(line)
     print(f"rules only: {rules_line}")
-    entry = {"name": name, "voice": voice, "labels": {k: round(v, 3) for k, v in stats.items()},
-             "first_sight": {"date": dt.date.today().isoformat(), "engine": _commit(), "line": line,
-                             "rules_only": rules_line}}
+    entry = {
+        "name": name,
+        "voice": voice,
+        "labels": {k: round(v, 3) for k, v in stats.items()},
+        "first_sight": {
+            "date": dt.date.today().isoformat(),
+            "engine": _commit(),
+            "line": line,
+            "rules_only": rules_line,
+        },
+    }
     with open(REGISTRY, "a", encoding="utf-8") as f:
         f.write(_entry_yaml(entry))
     return 0

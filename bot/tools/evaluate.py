@@ -14,6 +14,7 @@ The two Rasa runs go in parallel (each spends most of its time loading the model
 engine scores the dev vignettes and the project's own case sets in this process. The dev
 vignettes are read where they live and only shown in the report (reports/ is not in git).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from bot.tools.gates import GateResult, LEVELS, default_path, read_jsonl, score_rows
+from bot.tools.gates import LEVELS, GateResult, default_path, read_jsonl, score_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 NLU_HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
@@ -41,7 +40,7 @@ HOLDOUT = ROOT / "tests" / "triage" / "sets" / "holdout" / "holdout.jsonl"
 KNOWN_MISSES = ROOT / "tests" / "triage" / "known_misses.yml"
 
 # Headline numbers compared between reports: key -> (label, higher is better)
-HEADLINES: Dict[str, Tuple[str, bool]] = {
+HEADLINES: dict[str, tuple[str, bool]] = {
     "nlu.intent_weighted_f1": ("NLU held-out: intent weighted F1", True),
     "nlu.intent_accuracy": ("NLU held-out: intent accuracy", True),
     "nlu.faq_weighted_f1": ("NLU held-out: FAQ answer (sub-intent) weighted F1", True),
@@ -65,21 +64,26 @@ def say(msg: str) -> None:
 
 # ------------------------------------------------------------------------------------ Rasa runs
 
-def _rasa(args: List[str], log: Path) -> Tuple[subprocess.Popen, object]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-           "RASA_TELEMETRY_ENABLED": "false", "PYTHONDONTWRITEBYTECODE": "1"}
+
+def _rasa(args: list[str], log: Path) -> tuple[subprocess.Popen, object]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     rasa = str(Path(sys.executable).parent / "rasa")
     log.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log, "w")
+    handle = open(log, "w")  # noqa: SIM115 - closed by the caller with the process
     proc = subprocess.Popen([rasa, *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     return proc, handle
 
 
-def _finish(proc: subprocess.Popen, handle, log: Path, what: str, timeout: float = 900) -> Optional[str]:
+def _finish(proc: subprocess.Popen, handle, log: Path, what: str, timeout: float = 900) -> str | None:
     """Wait for a Rasa run; None when it worked, else the end of its log."""
     try:
-        code = proc.wait(timeout=timeout)
+        code: int | str = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         code = "timeout"
@@ -103,7 +107,8 @@ def read_nlu(folder: Path) -> dict:
     out["macro"] = rep.get("macro avg") or {}
     out["intents"] = sorted(
         ({"name": k, **v} for k, v in rep.items() if isinstance(v, dict) and not k.endswith(" avg")),
-        key=lambda r: (r["f1-score"], r["name"]))
+        key=lambda r: (r["f1-score"], r["name"]),
+    )
     rows = []
     for name in ("intent_successes.json", "intent_errors.json"):
         path = folder / name
@@ -118,9 +123,10 @@ def read_nlu(folder: Path) -> dict:
         out["faq"] = {
             "accuracy": rsr.get("accuracy"),
             "weighted": rsr.get("weighted avg") or {},
-            "labels": sorted(({"name": k, **v} for k, v in rsr.items()
-                              if isinstance(v, dict) and not k.endswith(" avg")),
-                             key=lambda r: (r["f1-score"], r["name"])),
+            "labels": sorted(
+                ({"name": k, **v} for k, v in rsr.items() if isinstance(v, dict) and not k.endswith(" avg")),
+                key=lambda r: (r["f1-score"], r["name"]),
+            ),
         }
         rse = folder / "response_selection_errors.json"
         out["faq"]["errors"] = json.loads(rse.read_text()) if rse.exists() else []
@@ -134,12 +140,23 @@ def read_stories(folder: Path) -> dict:
         return out
     rep = json.loads(report.read_text())
     conv = rep.get("conversation_accuracy") or {}
-    out.update(ok=True, conversation_accuracy=conv.get("accuracy"), correct=conv.get("correct"),
-               total=conv.get("total"), with_warnings=conv.get("with_warnings"),
-               action_accuracy=rep.get("accuracy"), action_weighted=rep.get("weighted avg") or {},
-               actions=sorted(({"name": k, **v} for k, v in rep.items()
-                               if isinstance(v, dict) and not k.endswith(" avg") and k != "conversation_accuracy"),
-                              key=lambda r: (r["f1-score"], r["name"])))
+    out.update(
+        ok=True,
+        conversation_accuracy=conv.get("accuracy"),
+        correct=conv.get("correct"),
+        total=conv.get("total"),
+        with_warnings=conv.get("with_warnings"),
+        action_accuracy=rep.get("accuracy"),
+        action_weighted=rep.get("weighted avg") or {},
+        actions=sorted(
+            (
+                {"name": k, **v}
+                for k, v in rep.items()
+                if isinstance(v, dict) and not k.endswith(" avg") and k != "conversation_accuracy"
+            ),
+            key=lambda r: (r["f1-score"], r["name"]),
+        ),
+    )
     failed = folder / "failed_test_stories.yml"
     text = failed.read_text() if failed.exists() else ""
     out["failed_text"] = "" if "None of the test stories failed" in text else text.strip()
@@ -149,7 +166,8 @@ def read_stories(folder: Path) -> dict:
 
 # ------------------------------------------------------------------------------------ triage
 
-def case_rows() -> Tuple[List[dict], Dict[str, str]]:
+
+def case_rows() -> tuple[list[dict], dict[str, str]]:
     """tests/triage/cases/*.yml as rows with ids "<file>-<index>", and each row's rule family."""
     rows, family = [], {}
     for path in sorted(CASES.glob("*.yml")):
@@ -160,48 +178,61 @@ def case_rows() -> Tuple[List[dict], Dict[str, str]]:
     return rows, family
 
 
-def known_misses() -> Dict[str, str]:
+def known_misses() -> dict[str, str]:
     if not KNOWN_MISSES.exists():
         return {}
     return {m["text"]: m.get("why", "") for m in yaml.safe_load(KNOWN_MISSES.read_text()) or []}
 
 
-def triage_sets(vignettes: Optional[Path]) -> Dict[str, dict]:
-    sys.modules.setdefault("tensorflow", None)     # the engine never needs it; Rasa runs elsewhere
+def triage_sets(vignettes: Path | None) -> dict[str, dict]:
+    # the engine never needs it; Rasa runs elsewhere
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]  # a None entry blocks the import (typeshed allows modules only)
     from bot.triage import engine
 
     eng = engine()
-    out: Dict[str, dict] = {}
+    out: dict[str, dict] = {}
     if vignettes and vignettes.exists():
-        out["dev"] = {"title": "Dev vignettes (clinician, scored)", "source": str(vignettes),
-                      "result": score_rows(read_jsonl(vignettes), eng, str(vignettes))}
+        out["dev"] = {
+            "title": "Dev vignettes (clinician, scored)",
+            "source": str(vignettes),
+            "result": score_rows(read_jsonl(vignettes), eng, str(vignettes)),
+        }
     rows, family = case_rows()
     res = score_rows(rows, eng, "tests/triage/cases")
-    by_family: Dict[str, List[int]] = {}
+    by_family: dict[str, list[int]] = {}
     failed = {f.id for f in res.failures}
     for r in rows:
         stat = by_family.setdefault(family[r["id"]], [0, 0])
         stat[0] += 1
         stat[1] += r["id"] not in failed
-    out["cases"] = {"title": "Case set by rule family (tests/triage/cases)", "source": "tests/triage/cases/*.yml",
-                    "result": res, "families": by_family}
+    out["cases"] = {
+        "title": "Case set by rule family (tests/triage/cases)",
+        "source": "tests/triage/cases/*.yml",
+        "result": res,
+        "families": by_family,
+    }
     if HOLDOUT.exists():
-        out["holdout"] = {"title": "Triage holdout set (tests/triage/sets/holdout)",
-                          "source": "tests/triage/sets/holdout/holdout.jsonl",
-                          "result": score_rows(read_jsonl(HOLDOUT), eng, "tests/triage/sets/holdout/holdout.jsonl")}
+        out["holdout"] = {
+            "title": "Triage holdout set (tests/triage/sets/holdout)",
+            "source": "tests/triage/sets/holdout/holdout.jsonl",
+            "result": score_rows(read_jsonl(HOLDOUT), eng, "tests/triage/sets/holdout/holdout.jsonl"),
+        }
     return out
 
 
 # ------------------------------------------------------------------------------------ plots
 
+
 def _plt():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
-def plot_confusion(pairs: List[Tuple[str, str]], path: Path) -> None:
+def plot_confusion(pairs: list[tuple[str, str]], path: Path) -> None:
     plt = _plt()
     import numpy as np
 
@@ -217,8 +248,15 @@ def plot_confusion(pairs: List[Tuple[str, str]], path: Path) -> None:
     for i in range(len(labels)):
         for j in range(len(labels)):
             if m[i, j]:
-                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9,
-                        color="white" if m[i, j] > m.max() / 2 else ("#b00020" if i != j else "black"))
+                ax.text(
+                    j,
+                    i,
+                    str(m[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if m[i, j] > m.max() / 2 else ("#b00020" if i != j else "black"),
+                )
     ax.set_xticks(range(len(labels)))
     ax.set_yticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=45, ha="right")
@@ -232,7 +270,7 @@ def plot_confusion(pairs: List[Tuple[str, str]], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_f1(intents: List[dict], faq: List[dict], path: Path) -> None:
+def plot_f1(intents: list[dict], faq: list[dict], path: Path) -> None:
     plt = _plt()
     rows = [(r["name"], r["f1-score"]) for r in intents] + [(r["name"], r["f1-score"]) for r in faq]
     rows.sort(key=lambda r: r[1])
@@ -253,7 +291,7 @@ def plot_f1(intents: List[dict], faq: List[dict], path: Path) -> None:
 LEGEND = {"dev": "dev vignettes", "cases": "tests/triage/cases", "holdout": "tests/triage/sets/holdout"}
 
 
-def plot_levels(sets: Dict[str, dict], path: Path) -> None:
+def plot_levels(sets: dict[str, dict], path: Path) -> None:
     plt = _plt()
     import numpy as np
 
@@ -265,12 +303,19 @@ def plot_levels(sets: Dict[str, dict], path: Path) -> None:
     for k, name in enumerate(names):
         per = sets[name]["result"].per_level
         vals = [per[lvl].accuracy if lvl in per else 0 for lvl in LEVELS]
-        bars = ax.bar(x + (k - (len(names) - 1) / 2) * width, vals, width, label=LEGEND.get(name, name),
-                      color=palette.get(name))
+        bars = ax.bar(
+            x + (k - (len(names) - 1) / 2) * width, vals, width, label=LEGEND.get(name, name), color=palette.get(name)
+        )
         for b, lvl in zip(bars, LEVELS):
             if lvl in per:
-                ax.text(b.get_x() + b.get_width() / 2, b.get_height() + 0.01, f"{per[lvl].accuracy:.2f}\nn={per[lvl].n}",
-                        ha="center", va="bottom", fontsize=7)
+                ax.text(
+                    b.get_x() + b.get_width() / 2,
+                    b.get_height() + 0.01,
+                    f"{per[lvl].accuracy:.2f}\nn={per[lvl].n}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
     ax.set_xticks(x)
     ax.set_xticklabels(LEVELS)
     ax.set_ylim(0, 1.18)
@@ -285,8 +330,9 @@ def plot_levels(sets: Dict[str, dict], path: Path) -> None:
 
 # ------------------------------------------------------------------------------------ summary
 
-def headline(nlu: dict, stories: dict, triage: Dict[str, dict]) -> Dict[str, Optional[float]]:
-    h: Dict[str, Optional[float]] = {k: None for k in HEADLINES}
+
+def headline(nlu: dict, stories: dict, triage: dict[str, dict]) -> dict[str, float | None]:
+    h: dict[str, float | None] = {k: None for k in HEADLINES}
     if nlu.get("ok"):
         h["nlu.intent_weighted_f1"] = nlu["weighted"].get("f1-score")
         h["nlu.intent_accuracy"] = nlu.get("accuracy")
@@ -304,11 +350,12 @@ def headline(nlu: dict, stories: dict, triage: Dict[str, dict]) -> Dict[str, Opt
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in h.items()}
 
 
-def previous_summary(out_root: Path) -> Optional[dict]:
+def previous_summary(out_root: Path) -> dict | None:
     latest = out_root / "latest" / "summary.json"
     candidates = [latest] if latest.exists() else []
-    candidates += sorted((p / "summary.json" for p in out_root.glob("20*") if (p / "summary.json").exists()),
-                         reverse=True)
+    candidates += sorted(
+        (p / "summary.json" for p in out_root.glob("20*") if (p / "summary.json").exists()), reverse=True
+    )
     for c in candidates:
         try:
             return json.loads(c.read_text())
@@ -317,7 +364,7 @@ def previous_summary(out_root: Path) -> Optional[dict]:
     return None
 
 
-def compare(before: Optional[dict], after: Dict[str, Optional[float]]) -> List[dict]:
+def compare(before: dict | None, after: dict[str, float | None]) -> list[dict]:
     if not before:
         return []
     old = before.get("headline") or {}
@@ -337,10 +384,16 @@ def compare(before: Optional[dict], after: Dict[str, Optional[float]]) -> List[d
 
 def git_revision() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return rev + ("+changes" if dirty else "") if rev else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -519,27 +572,48 @@ def render_html(context: dict) -> str:
     return env.from_string(TEMPLATE).render(fmt=fmt, **context)
 
 
-def cards(h: Dict[str, Optional[float]], triage: Dict[str, dict], stories: dict) -> List[dict]:
+def cards(h: dict[str, float | None], triage: dict[str, dict], stories: dict) -> list[dict]:
     out = []
     dev = triage.get("dev")
     if dev:
         r = dev["result"]
-        out.append({"label": "triage gate (dev vignettes)", "value": "pass" if r.ok else "FAIL",
-                    "tone": "pass" if r.ok else "fail"})
-        out.append({"label": "red-flag sensitivity (dev)", "value": fmt(r.redflag_sensitivity),
-                    "tone": "pass" if r.redflag_hit == r.redflag_n else "fail"})
-        out.append({"label": "emergency sensitivity (dev)", "value": fmt(r.emergency_sensitivity),
-                    "tone": "pass" if r.emergency_hit == r.emergency_n else "fail"})
+        out.append(
+            {
+                "label": "triage gate (dev vignettes)",
+                "value": "pass" if r.ok else "FAIL",
+                "tone": "pass" if r.ok else "fail",
+            }
+        )
+        out.append(
+            {
+                "label": "red-flag sensitivity (dev)",
+                "value": fmt(r.redflag_sensitivity),
+                "tone": "pass" if r.redflag_hit == r.redflag_n else "fail",
+            }
+        )
+        out.append(
+            {
+                "label": "emergency sensitivity (dev)",
+                "value": fmt(r.emergency_sensitivity),
+                "tone": "pass" if r.emergency_hit == r.emergency_n else "fail",
+            }
+        )
     out.append({"label": "intent weighted F1 (held-out)", "value": fmt(h.get("nlu.intent_weighted_f1")), "tone": ""})
     out.append({"label": "FAQ answer weighted F1 (held-out)", "value": fmt(h.get("nlu.faq_weighted_f1")), "tone": ""})
     if stories.get("ok"):
         good = stories["failed_count"] == 0
-        out.append({"label": "story tests", "value": f"{stories['correct']}/{stories['total']}",
-                    "tone": "pass" if good else "fail"})
+        out.append(
+            {
+                "label": "story tests",
+                "value": f"{stories['correct']}/{stories['total']}",
+                "tone": "pass" if good else "fail",
+            }
+        )
     return out
 
 
 # ------------------------------------------------------------------------------------ main
+
 
 def _stamp() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -548,8 +622,11 @@ def _stamp() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.tools.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="trained model archive (make passes $(MODEL))")
-    parser.add_argument("--out", default=str(ROOT / "reports"),
-                        help="reports folder; the report goes to OUT/<UTC timestamp>/, OUT/latest points to it")
+    parser.add_argument(
+        "--out",
+        default=str(ROOT / "reports"),
+        help="reports folder; the report goes to OUT/<UTC timestamp>/, OUT/latest points to it",
+    )
     parser.add_argument("--nlu", default=str(NLU_HOLDOUT), help="held-out NLU data (default tests/nlu/holdout.yml)")
     parser.add_argument("--stories", default=str(STORIES), help="test stories (default tests/stories)")
     parser.add_argument("--vignettes", help="dev vignettes (default: the shared dev.jsonl, when on this machine)")
@@ -571,20 +648,48 @@ def main(argv=None) -> int:
         report = out_root / f"{stamp}-{n}"
     report.mkdir()
     say(f"==> report folder {report}")
-    steps: Dict[str, float] = {}
-    problems: List[str] = []
+    steps: dict[str, float] = {}
+    problems: list[str] = []
 
     say(f"==> NLU held-out evaluation (rasa test nlu on {Path(args.nlu).name}, in the background)...")
-    nlu_proc = _rasa(["test", "nlu", "--model", str(model), "--nlu", str(Path(args.nlu).resolve()),
-                      "--out", str(report / "nlu"), "--successes", "--no-plot"], report / "nlu" / "rasa.log")
+    nlu_proc = _rasa(
+        [
+            "test",
+            "nlu",
+            "--model",
+            str(model),
+            "--nlu",
+            str(Path(args.nlu).resolve()),
+            "--out",
+            str(report / "nlu"),
+            "--successes",
+            "--no-plot",
+        ],
+        report / "nlu" / "rasa.log",
+    )
     say("==> story tests (rasa test core on tests/stories, in the background)...")
-    core_proc = _rasa(["test", "core", "--model", str(model), "--stories", str(Path(args.stories).resolve()),
-                       "--out", str(report / "stories"), "--no-plot"], report / "stories" / "rasa.log")
+    core_proc = _rasa(
+        [
+            "test",
+            "core",
+            "--model",
+            str(model),
+            "--stories",
+            str(Path(args.stories).resolve()),
+            "--out",
+            str(report / "stories"),
+            "--no-plot",
+        ],
+        report / "stories" / "rasa.log",
+    )
 
     t = time.perf_counter()
     vignettes = Path(args.vignettes) if args.vignettes else default_path()
-    say("==> triage: dev vignettes, case set and triage holdout set..."
-        if vignettes else "==> triage: case set and triage holdout set (no dev vignettes on this machine)...")
+    say(
+        "==> triage: dev vignettes, case set and triage holdout set..."
+        if vignettes
+        else "==> triage: case set and triage holdout set (no dev vignettes on this machine)..."
+    )
     triage = triage_sets(vignettes)
     steps["triage scoring"] = time.perf_counter() - t
     for name, s in triage.items():
@@ -597,8 +702,10 @@ def main(argv=None) -> int:
     nlu = read_nlu(report / "nlu")
     steps["NLU held-out (rasa test nlu, parallel)"] = time.perf_counter() - start
     if nlu.get("ok"):
-        say(f"    NLU: intent accuracy {fmt(nlu['accuracy'])}, weighted F1 {fmt(nlu['weighted'].get('f1-score'))}"
-            + (f"; FAQ answers weighted F1 {fmt(nlu['faq']['weighted'].get('f1-score'))}" if nlu.get("faq") else ""))
+        say(
+            f"    NLU: intent accuracy {fmt(nlu['accuracy'])}, weighted F1 {fmt(nlu['weighted'].get('f1-score'))}"
+            + (f"; FAQ answers weighted F1 {fmt(nlu['faq']['weighted'].get('f1-score'))}" if nlu.get("faq") else "")
+        )
     err = _finish(*core_proc, report / "stories" / "rasa.log", "rasa test core")
     if err:
         problems.append(err)
@@ -616,16 +723,36 @@ def main(argv=None) -> int:
     h = headline(nlu, stories, triage)
     changes = compare(before, h)
     steps["plots and page"] = time.perf_counter() - t
-    meta = {"created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "model": model.name, "git": git_revision(), "seconds": time.perf_counter() - start, "steps": steps}
-    summary = {"created": meta["created"], "model": model.name, "git": meta["git"], "headline": h,
-               "dev_gate_ok": triage["dev"]["result"].ok if "dev" in triage else None,
-               "triage": {name: s["result"].headline() for name, s in triage.items()},
-               "problems": problems}
+    meta = {
+        "created": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "model": model.name,
+        "git": git_revision(),
+        "seconds": time.perf_counter() - start,
+        "steps": steps,
+    }
+    summary = {
+        "created": meta["created"],
+        "model": model.name,
+        "git": meta["git"],
+        "headline": h,
+        "dev_gate_ok": triage["dev"]["result"].ok if "dev" in triage else None,
+        "triage": {name: s["result"].headline() for name, s in triage.items()},
+        "problems": problems,
+    }
     (report / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    page = render_html({"meta": meta, "nlu": nlu, "stories": stories, "triage": triage, "changes": changes,
-                        "previous": before or {}, "problems": problems, "known": known_misses(),
-                        "cards": cards(h, triage, stories)})
+    page = render_html(
+        {
+            "meta": meta,
+            "nlu": nlu,
+            "stories": stories,
+            "triage": triage,
+            "changes": changes,
+            "previous": before or {},
+            "problems": problems,
+            "known": known_misses(),
+            "cards": cards(h, triage, stories),
+        }
+    )
     (report / "index.html").write_text(page, encoding="utf-8")
     how = update_latest(out_root, report)
 

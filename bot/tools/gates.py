@@ -17,33 +17,33 @@ where they live (tests/support/paths.py finds them) and are never copied into th
 `score_rows` scores any rows in the same shape ({"id", "text", "level", "accept"}); `make evaluate`
 uses it for the project's own case sets too.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
 
 RANK = {"info": 0, "self_care": 1, "routine": 2, "urgent": 3, "emergency": 4}
 LEVELS = tuple(RANK)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def vignettes_dir() -> Optional[Path]:
+def vignettes_dir() -> Path | None:
     """Where the shared vignettes are: HSG_VIGNETTES_DIR, ../shared beside this checkout, or
     beside the main workspace (CI runs from a fresh clone elsewhere)."""
-    candidates = [os.environ.get("HSG_VIGNETTES_DIR"), ROOT.parent / "shared" / "vignettes",
-                  "/work/shared/vignettes"]
+    candidates = [os.environ.get("HSG_VIGNETTES_DIR"), ROOT.parent / "shared" / "vignettes", "/work/shared/vignettes"]
     for c in candidates:
         if c and (Path(c) / "dev.jsonl").exists():
             return Path(c)
     return None
 
 
-def default_path() -> Optional[Path]:
+def default_path() -> Path | None:
     found = vignettes_dir()
     return found / "dev.jsonl" if found else None
 
@@ -51,11 +51,11 @@ def default_path() -> Optional[Path]:
 @dataclass
 class Failure:
     id: str
-    gold: str              # the accepted levels, "urgent/emergency"
-    got: str               # the engine's level (or "ERROR: ..." when it raised)
+    gold: str  # the accepted levels, "urgent/emergency"
+    got: str  # the engine's level (or "ERROR: ..." when it raised)
     text: str
-    red_flag: bool = False         # a red flag (gold urgent or emergency) that got less than urgent
-    emergency: bool = False        # an emergency that got less than emergency
+    red_flag: bool = False  # a red flag (gold urgent or emergency) that got less than urgent
+    emergency: bool = False  # an emergency that got less than emergency
 
     @property
     def safety(self) -> bool:
@@ -83,8 +83,8 @@ class GateResult:
     redflag_hit: int = 0
     emergency_n: int = 0
     emergency_hit: int = 0
-    failures: List[Failure] = field(default_factory=list)
-    per_level: Dict[str, LevelScore] = field(default_factory=dict)     # by gold level
+    failures: list[Failure] = field(default_factory=list)
+    per_level: dict[str, LevelScore] = field(default_factory=dict)  # by gold level
 
     @property
     def accuracy(self) -> float:
@@ -112,17 +112,19 @@ class GateResult:
         return self.n > 0 and self.redflag_hit == self.redflag_n and self.emergency_hit == self.emergency_n
 
     @property
-    def missed(self) -> List[Failure]:
+    def missed(self) -> list[Failure]:
         """The failures that break the gate (a red flag or an emergency under-triaged)."""
         return [f for f in self.failures if f.safety]
 
     def summary(self) -> str:
         """One line in score.py's format."""
-        return (f"n={self.n} accuracy={self.accuracy:.3f} "
-                f"redflag_sensitivity={self.redflag_sensitivity:.3f} ({self.redflag_hit}/{self.redflag_n}) "
-                f"emergency_sensitivity={self.emergency_sensitivity:.3f} "
-                f"({self.emergency_hit}/{self.emergency_n}) under_triage={self.under_triage:.3f} "
-                f"over_triage={self.over_triage:.3f}")
+        return (
+            f"n={self.n} accuracy={self.accuracy:.3f} "
+            f"redflag_sensitivity={self.redflag_sensitivity:.3f} ({self.redflag_hit}/{self.redflag_n}) "
+            f"emergency_sensitivity={self.emergency_sensitivity:.3f} "
+            f"({self.emergency_hit}/{self.emergency_n}) under_triage={self.under_triage:.3f} "
+            f"over_triage={self.over_triage:.3f}"
+        )
 
     def message(self) -> str:
         """What a person reads when the gate fails (or passes): every missed message by id."""
@@ -138,17 +140,22 @@ class GateResult:
             lines += [f"  {f.id}: gold {f.gold}, got {f.got}: {f.text}" for f in other]
         return "\n".join(lines)
 
-    def headline(self) -> Dict[str, float]:
-        return {"n": self.n, "accuracy": round(self.accuracy, 4),
-                "redflag_sensitivity": round(self.redflag_sensitivity, 4),
-                "emergency_sensitivity": round(self.emergency_sensitivity, 4),
-                "under_triage": round(self.under_triage, 4), "over_triage": round(self.over_triage, 4),
-                "failures": len(self.failures)}
+    def headline(self) -> dict[str, float]:
+        return {
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "redflag_sensitivity": round(self.redflag_sensitivity, 4),
+            "emergency_sensitivity": round(self.emergency_sensitivity, 4),
+            "under_triage": round(self.under_triage, 4),
+            "over_triage": round(self.over_triage, 4),
+            "failures": len(self.failures),
+        }
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["per_level"] = {k: {"n": v.n, "correct": v.correct, "accuracy": v.accuracy}
-                          for k, v in self.per_level.items()}
+        d["per_level"] = {
+            k: {"n": v.n, "correct": v.correct, "accuracy": v.accuracy} for k, v in self.per_level.items()
+        }
         d.update(self.headline(), ok=self.ok)
         return d
 
@@ -159,6 +166,7 @@ def score_rows(rows: Iterable[dict], engine=None, source: str = "") -> GateResul
     An engine error counts as a miss at every level it could have been (never as a hit)."""
     if engine is None:
         from bot.triage import engine as default_engine
+
         engine = default_engine()
     result = GateResult(source=source)
     for row in rows:
@@ -168,7 +176,7 @@ def score_rows(rows: Iterable[dict], engine=None, source: str = "") -> GateResul
         hi = max(RANK[a] for a in accept)
         try:
             got = engine.triage(row["text"]).level
-        except Exception as e:      # a crash must show as a miss, not stop the scoring
+        except Exception as e:  # a crash must show as a miss, not stop the scoring
             got = f"ERROR: {type(e).__name__}: {e}"
         result.n += 1
         level_score = result.per_level.setdefault(gold_level, LevelScore())
@@ -188,8 +196,16 @@ def score_rows(rows: Iterable[dict], engine=None, source: str = "") -> GateResul
             result.correct += 1
             level_score.correct += 1
         else:
-            result.failures.append(Failure(id=str(row.get("id")), gold="/".join(accept), got=got,
-                                           text=row["text"], red_flag=missed_red, emergency=missed_em))
+            result.failures.append(
+                Failure(
+                    id=str(row.get("id")),
+                    gold="/".join(accept),
+                    got=got,
+                    text=row["text"],
+                    red_flag=missed_red,
+                    emergency=missed_em,
+                )
+            )
         if rank is None or rank < lo:
             result.under += 1
         elif rank > hi:
@@ -198,12 +214,12 @@ def score_rows(rows: Iterable[dict], engine=None, source: str = "") -> GateResul
     return result
 
 
-def read_jsonl(path: Path) -> List[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def vignette_gate(engine=None, path: Optional[os.PathLike] = None) -> GateResult:
+def vignette_gate(engine=None, path: os.PathLike | None = None) -> GateResult:
     """Score the engine (default: the shipped knowledge) on the dev vignettes (default: found by
     vignettes_dir()). Raises FileNotFoundError when the vignettes are not on this machine."""
     path = Path(path) if path else default_path()
@@ -213,16 +229,19 @@ def vignette_gate(engine=None, path: Optional[os.PathLike] = None) -> GateResult
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.tools.gates",
-                                     description="The triage safety gate on the dev vignettes.")
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.tools.gates", description="The triage safety gate on the dev vignettes."
+    )
     parser.add_argument("--vignettes", metavar="FILE", help="gold JSON lines (default: the shared dev.jsonl)")
     parser.add_argument("--knowledge", metavar="DIR", help="a knowledge folder (default: the shipped one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
-    sys.modules.setdefault("tensorflow", None)     # the engine never needs it (spaCy would import it)
+    # the engine never needs it (spaCy would import it)
+    sys.modules.setdefault("tensorflow", None)  # type: ignore[arg-type]  # a None entry blocks the import (typeshed allows modules only)
     engine = None
     if args.knowledge:
         from bot.triage import TriageEngine, knowledge_base
+
         engine = TriageEngine(knowledge_base.load(Path(args.knowledge)))
     try:
         result = vignette_gate(engine, args.vignettes)

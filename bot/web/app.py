@@ -6,14 +6,14 @@ GET /config.json (the clinic's details and where the chat's socket.io is: this s
 loopback), and the nurses' dashboard under /staff/. Every response carries a strict
 Content-Security-Policy that allows scripts, styles and connections only to this server.
 """
+
 from __future__ import annotations
 
-import os
-
 import html
+import os
 import re
 from pathlib import Path
-from typing import Dict
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,9 +24,10 @@ SOCKETIO_PATH = "/socket.io"
 SETTINGS_KEY = web.AppKey("settings", object)
 RASA_KEY = web.AppKey("rasa", dict)
 CHAT_KEY = web.AppKey("chat", object)
+_ResponseT = TypeVar("_ResponseT", bound=web.StreamResponse)
 
 
-def rasa_endpoint(rasa_url: str) -> Dict[str, str]:
+def rasa_endpoint(rasa_url: str) -> dict[str, str]:
     """Where the browser finds Rasa's socket.io channel: the URL's origin, and the socket.io path
     (a path in the URL, for Rasa behind a reverse proxy under a prefix, goes before /socket.io;
     socket.io-client would read it as a namespace otherwise)."""
@@ -41,25 +42,32 @@ def rasa_endpoint(rasa_url: str) -> Dict[str, str]:
     return {"url": origin, "ws_url": ws_origin, "socketio_path": prefix + SOCKETIO_PATH}
 
 
-def content_security_policy(rasa: Dict[str, str]) -> str:
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-    ])
+def content_security_policy(rasa: dict[str, str]) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+        ]
+    )
 
 
-def _clinic(settings) -> Dict[str, str]:
+def _clinic(settings) -> dict[str, str]:
     c = settings.clinic
-    return {"name": c.name, "phone": c.phone, "out_of_hours_phone": c.out_of_hours_phone,
-            "hours": c.hours, "emergency_number": c.emergency_number}
+    return {
+        "name": c.name,
+        "phone": c.phone,
+        "out_of_hours_phone": c.out_of_hours_phone,
+        "hours": c.hours,
+        "emergency_number": c.emergency_number,
+    }
 
 
 def tel(number: str) -> str:
@@ -67,7 +75,7 @@ def tel(number: str) -> str:
     return re.sub(r"[^0-9+]", "", number)
 
 
-def _no_cache(response: web.StreamResponse) -> web.StreamResponse:
+def _no_cache(response: _ResponseT) -> _ResponseT:
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -83,11 +91,15 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def config(request: web.Request) -> web.Response:
-    return _no_cache(web.json_response({
-        "rasa_url": "",                    # the page's own origin: patients never reach Rasa
-        "socketio_path": SOCKETIO_PATH,
-        "clinic": _clinic(request.app[SETTINGS_KEY]),
-    }))
+    return _no_cache(
+        web.json_response(
+            {
+                "rasa_url": "",  # the page's own origin: patients never reach Rasa
+                "socketio_path": SOCKETIO_PATH,
+                "clinic": _clinic(request.app[SETTINGS_KEY]),
+            }
+        )
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -117,6 +129,7 @@ def create_app(rasa_url: str, settings=None, chat=None, origins=None) -> web.App
     open the chat's socket (default: this server on localhost and 127.0.0.1, port 8080)."""
     if settings is None:
         from bot import settings as bot_settings
+
         settings = bot_settings.get()
     rasa = rasa_endpoint(rasa_url)
     headers = {
@@ -133,22 +146,28 @@ def create_app(rasa_url: str, settings=None, chat=None, origins=None) -> web.App
         for name, value in headers.items():
             response.headers.setdefault(name, value)
         if request.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-cache")   # revalidate: a deploy shows at once
+            response.headers.setdefault("Cache-Control", "no-cache")  # revalidate: a deploy shows at once
 
     app = web.Application()
     app[SETTINGS_KEY] = settings
     app[RASA_KEY] = rasa
-    app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(security_headers)  # type: ignore[arg-type]  # aiohttp 3.9's signal alias predates aiosignal 1.4's Signal[*Ts]
     app.router.add_get("/", index)
     app.router.add_get("/config.json", config)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
     if chat is None:
         from bot.web.chat import build_chat
-        chat = build_chat(rasa_url, settings.data_dir, origins if origins is not None else default_origins(8080),
-                          os.environ.get("REDIS_URL"))
+
+        chat = build_chat(
+            rasa_url,
+            settings.data_dir,
+            origins if origins is not None else default_origins(8080),
+            os.environ.get("REDIS_URL"),
+        )
     app[CHAT_KEY] = chat
     from bot.service_auth import rasa_secret
+
     chat.attach(app, push_secret=rasa_secret(settings.data_dir))
     mount_staff(app)
     return app

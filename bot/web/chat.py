@@ -10,6 +10,7 @@ socket.io (same events as Rasa's channel, so the page's protocol is unchanged):
 REST: `POST /webhooks/rest/webhook` {"sender", "message"} -> Rasa's REST answer list (with the
   custom.triage payload); 429 when the sender or address is over its limit, 413 over the size cap.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +18,8 @@ import hmac
 import json
 import logging
 import secrets
-from typing import Any, Dict, List, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import socketio
 from aiohttp import web
@@ -25,8 +27,11 @@ from aiohttp import web
 from bot.channels.core import Inbound, PatientGateway
 from bot.channels.core.recording import escalation_recorder  # noqa: F401 - the web app's recorder
 
+if TYPE_CHECKING:
+    from bot.channels.core.spool import Spool
+
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024          # a REST body (the text cap itself is the gateway's)
+MAX_BODY = 64 * 1024  # a REST body (the text cap itself is the gateway's)
 
 
 class SessionTokens:
@@ -42,7 +47,7 @@ class SessionTokens:
         sid = secrets.token_hex(16)
         return f"{sid}.{self._sign(sid)}"
 
-    def verify(self, token: Any) -> Optional[str]:
+    def verify(self, token: Any) -> str | None:
         """The session's id when the token is one of ours, else None."""
         if not isinstance(token, str) or token.count(".") != 1 or len(token) > 80:
             return None
@@ -52,16 +57,23 @@ class SessionTokens:
         return sid
 
 
-def to_events(answers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def to_events(answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rasa REST answers -> the page's bot_uttered events ({text, quick_replies} or {custom})."""
     events = []
     for a in answers:
         buttons = a.get("buttons") or a.get("quick_replies") or []
         buttons = buttons if isinstance(buttons, list) else []
         if isinstance(a.get("text"), str):
-            event: Dict[str, Any] = {"text": a["text"]}
-            replies = [{"content_type": "text", "title": str(b.get("title", "")),
-                        "payload": str(b.get("payload", b.get("title", "")))} for b in buttons if isinstance(b, dict)]
+            event: dict[str, Any] = {"text": a["text"]}
+            replies = [
+                {
+                    "content_type": "text",
+                    "title": str(b.get("title", "")),
+                    "payload": str(b.get("payload", b.get("title", ""))),
+                }
+                for b in buttons
+                if isinstance(b, dict)
+            ]
             if replies:
                 event["quick_replies"] = replies
             events.append(event)
@@ -71,25 +83,29 @@ def to_events(answers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 class ChatServer:
-    def __init__(self, gateway: PatientGateway, tokens: SessionTokens, origins: List[str],
-                 forgetter=None) -> None:
+    def __init__(self, gateway: PatientGateway, tokens: SessionTokens, origins: list[str], forgetter=None) -> None:
         self.gateway, self.tokens, self.forgetter = gateway, tokens, forgetter
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins=origins or [],
-                                        max_http_buffer_size=MAX_BODY, logger=False, engineio_logger=False)
-        self.bound: Dict[str, str] = {}          # socket id -> session id
-        self.confirmed: List[str] = []           # conversation ids confirmed, in order (tests, audits)
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=origins or [],
+            max_http_buffer_size=MAX_BODY,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.bound: dict[str, str] = {}  # socket id -> session id
+        self.confirmed: list[str] = []  # conversation ids confirmed, in order (tests, audits)
         self.sio.on("session_request", self.on_session_request)
         self.sio.on("user_uttered", self.on_user_uttered)
         self.sio.on("disconnect", self.on_disconnect)
         self.sio.on("forget", self.on_forget)
 
-    spool = None
-    replay_commit = None
+    spool: Spool | None = None
+    replay_commit: Callable[[dict[str, Any]], Any] | None = None
 
-    def attach(self, app: web.Application, push_secret: Optional[str] = None) -> None:
+    def attach(self, app: web.Application, push_secret: str | None = None) -> None:
         self.sio.attach(app, socketio_path="/socket.io")
-        app.on_startup.append(self._start_background)
-        app.on_cleanup.append(self._stop_background)
+        app.on_startup.append(self._start_background)  # type: ignore[arg-type]  # aiohttp 3.9's signal alias predates aiosignal 1.4's Signal[*Ts]
+        app.on_cleanup.append(self._stop_background)  # type: ignore[arg-type]  # aiohttp 3.9's signal alias predates aiosignal 1.4's Signal[*Ts]
         app.router.add_post("/webhooks/rest/webhook", self.rest)
         self.push_secret = push_secret
         app.router.add_post("/internal/push", self.push_endpoint)
@@ -110,8 +126,11 @@ class ChatServer:
         """The relay's 'please call us' notice into an open page: loopback and the internal secret."""
         from bot.service_auth import bearer_matches
 
-        if request.remote not in ("127.0.0.1", "::1") or not self.push_secret or \
-                not bearer_matches(request.headers.get("Authorization"), self.push_secret):
+        if (
+            request.remote not in ("127.0.0.1", "::1")
+            or not self.push_secret
+            or not bearer_matches(request.headers.get("Authorization"), self.push_secret)
+        ):
             raise web.HTTPForbidden()
         body = await request.json()
         delivered = await self.push(str(body.get("conversation_id", "")), list(body.get("messages") or []))
@@ -141,18 +160,19 @@ class ChatServer:
 
     async def on_user_uttered(self, sid: str, data: Any) -> None:
         session = self.bound.get(sid)
-        if session is None:                      # no session_request yet: refuse, say nothing
+        if session is None:  # no session_request yet: refuse, say nothing
             return
         message = data.get("message") if isinstance(data, dict) else None
         environ = self.sio.get_environ(sid) or {}
         request = environ.get("aiohttp.request")
-        reply = await self.gateway.handle(Inbound("web", f"web-{session}", message,
-                                                  getattr(request, "remote", "") or ""))
+        reply = await self.gateway.handle(
+            Inbound("web", f"web-{session}", message, getattr(request, "remote", "") or "")
+        )
         for event in to_events(reply.messages):
             await self.sio.emit("bot_uttered", event, room=session)
 
     async def on_forget(self, sid: str, data: Any = None) -> None:
-        """"Delete my conversation": Rasa's tracker and the stored events, the contact and consent
+        """ "Delete my conversation": Rasa's tracker and the stored events, the contact and consent
         rows (the same path as Telegram's /forget); the session is unbound; the page clears itself."""
         from bot.channels.core.gateway import say
 
@@ -164,12 +184,12 @@ class ChatServer:
         texts = [say("forget_done" if cleared else "forget_partly")["text"], say("forget_kept")["text"]]
         await self.sio.emit("forgotten", {"texts": texts, "cleared": cleared}, room=sid)
 
-    async def push(self, conversation_id: str, answers: List[Dict[str, Any]]) -> bool:
+    async def push(self, conversation_id: str, answers: list[dict[str, Any]]) -> bool:
         """Messages the clinic's side sends into a web conversation (e.g. 'please call us')."""
         if not conversation_id.startswith("web-"):
             return False
         for event in to_events(answers):
-            await self.sio.emit("bot_uttered", event, room=conversation_id[len("web-"):])
+            await self.sio.emit("bot_uttered", event, room=conversation_id[len("web-") :])
         return True
 
     async def rest(self, request: web.Request) -> web.Response:
@@ -178,40 +198,47 @@ class ChatServer:
         try:
             body = json.loads(await request.content.read(MAX_BODY + 1) or b"{}")
         except (ValueError, UnicodeDecodeError):
-            return web.json_response({"error": "the body must be JSON: {\"sender\": ..., \"message\": ...}"},
-                                     status=400)
+            return web.json_response(
+                {"error": "the body must be JSON: {\"sender\": ..., \"message\": ...}"}, status=400
+            )
         if not isinstance(body, dict):
             return web.json_response({"error": "the body must be a JSON object"}, status=400)
-        reply = await self.gateway.handle(Inbound("rest", body.get("sender") or "anonymous",
-                                                  body.get("message"), request.remote or ""))
+        reply = await self.gateway.handle(
+            Inbound("rest", body.get("sender") or "anonymous", body.get("message"), request.remote or "")
+        )
         status = {"throttled": 429, "too_long": 413}.get(reply.status, 200)
         answers = [{"recipient_id": reply.conversation_id, **a} for a in reply.messages]
         return web.json_response(answers, status=status)
 
 
-def build_chat(rasa_url: str, data_dir, origins: List[str], redis_url: Optional[str] = None) -> ChatServer:
+def build_chat(rasa_url: str, data_dir, origins: list[str], redis_url: str | None = None) -> ChatServer:
     """The composition of the web channels: Rasa on loopback, the engine, limits, the recorder."""
+    from pathlib import Path
+
+    from bot import settings as settings_mod
     from bot.channels.core import limits
     from bot.channels.core.rasa import RasaClient
+    from bot.channels.core.spool import Spool
+    from bot.channels.core.staff_warning import telegram_staff_warning
     from bot.channels.telegram.identity import load_secret
     from bot.triage import engine
 
-    from pathlib import Path
-
-    from bot.channels.core.spool import Spool
-
-    from bot import settings as settings_mod
-    from bot.channels.core.staff_warning import telegram_staff_warning
-
     cfg = settings_mod.get()
-    spool = Spool(Path(data_dir) / "spool", warn=telegram_staff_warning(
-        cfg.telegram_bot_token, cfg.telegram_staff_chat_id, cfg.telegram_api_base_url))
+    spool = Spool(
+        Path(data_dir) / "spool",
+        warn=telegram_staff_warning(cfg.telegram_bot_token, cfg.telegram_staff_chat_id, cfg.telegram_api_base_url),
+    )
     recorder = escalation_recorder({"web": "the clinic's web chat page", "rest": "a REST integration"}, spool)
     gateway = PatientGateway(
-        RasaClient(rasa_url), engine=engine, recorder=recorder,
-        sender_limit=limits.limiter(redis_url, 8, 10), address_limit=limits.limiter(redis_url, 120, 60))
-    chat = ChatServer(gateway, SessionTokens(load_secret(data_dir)), origins,
-                      forgetter=web_forgetter(rasa_url, data_dir))
+        RasaClient(rasa_url),
+        engine=engine,
+        recorder=recorder,
+        sender_limit=limits.limiter(redis_url, 8, 10),
+        address_limit=limits.limiter(redis_url, 120, 60),
+    )
+    chat = ChatServer(
+        gateway, SessionTokens(load_secret(data_dir)), origins, forgetter=web_forgetter(rasa_url, data_dir)
+    )
     chat.spool, chat.replay_commit = spool, recorder.commit
     return chat
 
@@ -221,8 +248,8 @@ def web_forgetter(rasa_url: str, data_dir):
     events deleted, the patient rows deleted and audited; True when Rasa holds nothing more."""
     import asyncio
 
+    from bot import patients
     from bot.channels.core.rasa import RasaClient, RasaUnavailable
-    from bot.escalation import patients
     from bot.privacy import forget_rasa_conversation
     from bot.service_auth import rasa_secret
 
@@ -233,7 +260,7 @@ def web_forgetter(rasa_url: str, data_dir):
             await client.replace_tracker(conversation_id, [])
             try:
                 await asyncio.to_thread(forget_rasa_conversation, conversation_id)
-            except Exception as e:       # noqa: BLE001 - remaining_messages tells the truth
+            except Exception as e:  # noqa: BLE001 - remaining_messages tells the truth
                 log.error("could not delete Rasa's stored events: %s", type(e).__name__)
             cleared = await client.remaining_messages(conversation_id) == 0
         except RasaUnavailable as e:
@@ -241,10 +268,10 @@ def web_forgetter(rasa_url: str, data_dir):
         finally:
             await client.close()
         try:
-            await asyncio.to_thread(patients.forget, conversation_id, "web", None,
-                                    {"rasa_tracker_cleared": cleared})
-        except Exception as e:           # noqa: BLE001 - the page is still cleared; reported
+            await asyncio.to_thread(patients.forget, conversation_id, "web", None, {"rasa_tracker_cleared": cleared})
+        except Exception as e:  # noqa: BLE001 - the page is still cleared; reported
             log.error("could not record the forget: %s", type(e).__name__)
             return False
         return cleared
+
     return forget

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.dashboard import create_dashboard
-from bot.escalation.db import Database
-from bot.escalation.models import AuditEntry, utcnow
+from bot.store.db import Database
+from bot.store.models import AuditEntry, utcnow
 from bot.escalation.service import Escalations
 from bot.staff.roster import add_staff
 from support.browser import chromium

@@ -15,7 +15,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from bot.escalation.models import AuditEntry, Staff, StaffSession
+from bot.store.models import AuditEntry, Staff, StaffSession
 from bot.staff import passwords, roster
 from bot.staff.roster import add_staff
 from bot.staff.throttle import Limits

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select, update
 
-from bot.escalation.models import Escalation, OutboxMessage, Staff, StaffSession
+from bot.store.models import Escalation, OutboxMessage, Staff, StaffSession
 from bot.staff.roster import add_staff
 from bot.staff.throttle import name_key
 

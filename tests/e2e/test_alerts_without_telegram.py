@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.escalation.db import Database
-from bot.escalation.models import utcnow
+from bot.store.db import Database
+from bot.store.models import utcnow
 from bot.escalation.service import Escalations
 from bot.staff.roster import add_staff
 from dashboard.conftest import NURSE_PASSWORD, ServerThread, mount

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from bot.escalation.models import AuditEntry, Escalation
+from bot.store.models import AuditEntry, Escalation
 from support.telegram_emulator import TelegramEmulator
 
 pytestmark = pytest.mark.rasa

@@ -27,8 +27,8 @@ from bot import settings as bot_settings
 from bot.channels.core import PatientGateway
 from bot.channels.core.rasa import RasaClient
 from bot.channels.core.spool import Spool
-from bot.escalation.db import Database
-from bot.escalation.models import Escalation
+from bot.store.db import Database
+from bot.store.models import Escalation
 from bot.escalation.service import Escalations
 from bot.triage import engine
 from bot.web.app import create_app

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 
 from bot.channels.rasa_api import PatientNotifiers, RasaPatientNotifier
-from bot.escalation.db import Database
+from bot.store.db import Database
 from bot.escalation.relay import OutboxRelay
 from bot.escalation.service import Escalations
 

@@ -26,7 +26,6 @@ def restart_postgres():
 def test_no_escalation_lost_across_a_postgres_restart(database, service):
     if not os.path.isdir("/etc/postgresql"):
         pytest.skip("no local PostgreSQL cluster to restart")
-    os.environ["HSG_RELAY_BACKOFF_BASE"] = "0.3"
     n = 20
     recorded, errors = [], []
 
@@ -42,7 +41,7 @@ def test_no_escalation_lost_across_a_postgres_restart(database, service):
     with TelegramEmulator() as emu:
         bot = make_bot(emu.token, emu.base_url)
         relay = OutboxRelay(database.sessions, service, TelegramStaffNotifier(bot, STAFF_CHAT),
-                            is_postgres=True)
+                            is_postgres=True, backoff_base=0.3)
         stop = asyncio.Event()
 
         async def relay_main(loop_holder):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.staff import TelegramStaffNotifier
-from bot.escalation.models import OutboxMessage
+from bot.store.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay
 from support.telegram_emulator import TelegramEmulator
 
@@ -33,10 +33,9 @@ def record(service, conv="conv-r", level="urgent", words="I keep <b>vomiting</b>
 
 
 def relay_for(database, service, emu, **kw):
-    os.environ["HSG_RELAY_BACKOFF_BASE"] = "0.05"
     bot = make_bot(emu.token, emu.base_url)
     return OutboxRelay(database.sessions, service, TelegramStaffNotifier(bot, STAFF_CHAT),
-                       is_postgres=database.is_postgres, **kw), bot
+                       is_postgres=database.is_postgres, backoff_base=0.05, **kw), bot
 
 
 def drain(relay, bot, rounds=40, pause=0.1):

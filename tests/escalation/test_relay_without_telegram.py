@@ -2,10 +2,10 @@
 import asyncio
 
 from bot import wiring
-from bot.escalation.db import Database
+from bot.store.db import Database
 from bot.escalation.relay import OutboxRelay
 from bot.escalation.service import Escalations
-from bot.escalation.models import OutboxMessage
+from bot.store.models import OutboxMessage
 from sqlalchemy import select
 
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.escalation.models import AuditEntry, Escalation, OutboxMessage
+from bot.store.models import AuditEntry, Escalation, OutboxMessage
 
 FINDINGS = [{"concept": "fever", "level": "urgent", "text": "fever"}]
 
@@ -127,7 +127,7 @@ def test_the_schema_is_what_the_models_say(database):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from bot.escalation.models import metadata
+    from bot.store.models import metadata
     with database.engine.connect() as c:
         diff = compare_metadata(MigrationContext.configure(c), metadata)
     assert diff == []

@@ -15,7 +15,7 @@ from bot import wiring
 from bot.channels.email import EmailNotifier
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.staff import TelegramStaffNotifier
-from bot.escalation.models import OutboxMessage
+from bot.store.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay
 from bot.settings import Smtp
 from support.smtp import SmtpServer
@@ -72,11 +72,10 @@ def run(relay, bot, rounds, pause=0.05):
 
 
 def test_each_alert_goes_to_every_target_once_and_email_holds_no_health_data(database, service, emu, smtp):
-    os.environ["HSG_RELAY_BACKOFF_BASE"] = "0.05"
     bot = make_bot(emu.token, emu.base_url)
     targets = {"telegram": TelegramStaffNotifier(bot, STAFF_CHAT), "dashboard": wiring.DashboardTarget(),
                "email": EmailNotifier(smtp_settings(smtp.port), "Riverside", "https://clinic.test/staff/")}
-    relay = OutboxRelay(database.sessions, service, targets, is_postgres=database.is_postgres)
+    relay = OutboxRelay(database.sessions, service, targets, is_postgres=database.is_postgres, backoff_base=0.05)
     r = record(service, "conv-t1")
     run(relay, bot, rounds=3)
     assert sorted((x.target, x.status) for x in rows(database)) == [
@@ -140,13 +139,12 @@ def test_telegram_and_email_each_once_across_a_relay_sigkill_and_an_smtp_restart
 
 
 def test_a_burst_of_200_sends_the_emergency_first_and_folds_the_flood_into_a_digest(database, service, emu):
-    os.environ["HSG_RELAY_BACKOFF_BASE"] = "0.05"
     refs = [record(service, f"burst-{i}", channel=f"src-{i % 10}").id for i in range(199)]
     emergency = record(service, "burst-emergency", level="emergency").id
     burst_end = time.time()
     bot = make_bot(emu.token, emu.base_url)
     relay = OutboxRelay(database.sessions, service, TelegramStaffNotifier(bot, STAFF_CHAT, max_per_minute=20),
-                        is_postgres=database.is_postgres)
+                        is_postgres=database.is_postgres, backoff_base=0.05)
     run(relay, bot, rounds=15)
     log = [c for c in emu.call_log if c.method == "sendMessage"]
     first = log[0]

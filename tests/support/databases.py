@@ -41,7 +41,7 @@ class PostgresSchema:
 @contextlib.contextmanager
 def throwaway_database(kind: str, tmp_path):
     """A migrated Database on SQLite (a file in tmp_path) or on its own PostgreSQL schema."""
-    from bot.escalation.db import Database
+    from bot.store.db import Database
 
     if kind == "sqlite":
         db = Database(f"sqlite:///{tmp_path / 'test.db'}")

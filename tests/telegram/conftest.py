@@ -2,10 +2,10 @@
 import itertools
 
 import pytest
-
-from bot.escalation.db import Database
 from support.telegram_emulator import TelegramEmulator
 from tg_support import Harness
+
+from bot.store.db import Database
 
 _chat_ids = itertools.count(7_100_001)
 

@@ -3,13 +3,25 @@ import json
 import time
 
 from sqlalchemy import select
-
-from bot.channels.telegram.format import plain
-from bot.escalation import patients
-from bot.escalation.models import AuditEntry, Conversation, Escalation, PatientContact
 from support.telegram_emulator import TelegramEmulator
-from tg_support import (CLINIC_PHONE, EMERGENCY, STAFF_CHAT, Harness, conv_id, consent_message, free_port,
-                        give_consent, say, send_calls, wait_messages)
+from tg_support import (
+    CLINIC_PHONE,
+    EMERGENCY,
+    STAFF_CHAT,
+    Harness,
+    consent_message,
+    conv_id,
+    free_port,
+    give_consent,
+    say,
+    send_calls,
+    wait_messages,
+)
+
+from bot import patients
+from bot.channels.telegram.format import plain
+from bot.store import telegram_inbox as inbox
+from bot.store.models import AuditEntry, Conversation, Escalation, PatientContact
 
 
 def audit_actions(db, conversation_id):
@@ -281,8 +293,8 @@ def test_forget_deletes_contact_consent_updates_and_rasa_tracker(bot, emu, db, c
                                                        "chat": {"id": chat, "type": "private"}}}
     theirs = {"update_id": 9_500_000 + chat, "message": {"message_id": 1, "date": 0, "text": "y",
                                                          "chat": {"id": chat + 1, "type": "private"}}}
-    assert patients.store_update(mine["update_id"], mine, db.sessions)
-    assert patients.store_update(theirs["update_id"], theirs, db.sessions)
+    assert inbox.store_update(mine["update_id"], mine, db.sessions)
+    assert inbox.store_update(theirs["update_id"], theirs, db.sessions)
 
     answers = say(emu, chat, "/forget", expect=3)
     text = "\n".join(a["text"] for a in answers)
@@ -290,8 +302,8 @@ def test_forget_deletes_contact_consent_updates_and_rasa_tracker(bot, emu, db, c
     assert "the clinic keeps that record" in text and CLINIC_PHONE in text
     assert (cid, []) in bot.rasa.tracker_puts and bot.rasa.events[cid] == []
     assert patients.lookup(cid, db.sessions) is None and not patients.has_consent(cid, db.sessions)
-    assert patients.stored_update_ids(chat, db.sessions) == []
-    assert patients.stored_update_ids(chat + 1, db.sessions) == [theirs["update_id"]]
+    assert inbox.stored_update_ids(chat, db.sessions) == []
+    assert inbox.stored_update_ids(chat + 1, db.sessions) == [theirs["update_id"]]
     with db.sessions() as s:
         assert s.get(Conversation, cid).forgotten_at is not None
         forgotten = s.execute(select(AuditEntry).where(AuditEntry.action == "patient_data_forgotten",

@@ -10,17 +10,16 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, select, update
 from sqlalchemy.orm import Session
-
-from bot.channels.telegram.identity import opaque_id
-from bot.escalation.models import Escalation, OutboxMessage, PatientContact
 from support.telegram_emulator import TelegramEmulator
 from tg_support import CLINIC_PHONE, consent_message, say, wait_messages
+
+from bot.channels.telegram.identity import opaque_id
+from bot.store.models import Escalation, OutboxMessage, PatientContact
 
 pytestmark = pytest.mark.rasa
 ROOT = Path(__file__).resolve().parents[2]

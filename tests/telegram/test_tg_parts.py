@@ -6,19 +6,20 @@ import stat
 
 import pytest
 from sqlalchemy import select
+from support.telegram_emulator import TelegramEmulator
+from tg_support import CLINIC_PHONE, SECRET, STAFF_CHAT
 
+from bot import patients
 from bot.channels.telegram import format as fmt
 from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.gateway import answers_from_rasa
 from bot.channels.telegram.identity import load_secret, opaque_id
 from bot.channels.telegram.notifier import TelegramPatientNotifier
 from bot.channels.telegram.staff import TelegramStaffNotifier
-from bot.escalation import patients
-from bot.escalation.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay, PermanentError
 from bot.escalation.service import Escalations
-from support.telegram_emulator import TelegramEmulator
-from tg_support import CLINIC_PHONE, SECRET, STAFF_CHAT
+from bot.store import telegram_inbox as inbox
+from bot.store.models import OutboxMessage
 
 
 # -- format ---------------------------------------------------------------------------------------------
@@ -119,16 +120,16 @@ def test_contacts_consent_and_forget(fresh_db):
 def test_inbox_orders_dedupes_and_reduces(fresh_db):
     db = fresh_db
     for uid in (30, 10, 20):
-        assert patients.store_update(uid, {"update_id": uid, "message": {"text": "t", "chat": {"id": 5}}}, db.sessions)
-    assert not patients.store_update(10, {"update_id": 10}, db.sessions)
-    assert [u for u, _ in patients.pending_updates(sessions=db.sessions)] == [10, 20, 30]
-    assert [u for u, _ in patients.pending_updates(exclude={10}, sessions=db.sessions)] == [20, 30]
-    patients.mark_update_processed(10, db.sessions)
-    assert patients.update_state(10, db.sessions)["payload"] == {"update_id": 10, "chat_id": "5"}
+        assert inbox.store_update(uid, {"update_id": uid, "message": {"text": "t", "chat": {"id": 5}}}, db.sessions)
+    assert not inbox.store_update(10, {"update_id": 10}, db.sessions)
+    assert [u for u, _ in inbox.pending_updates(sessions=db.sessions)] == [10, 20, 30]
+    assert [u for u, _ in inbox.pending_updates(exclude={10}, sessions=db.sessions)] == [20, 30]
+    inbox.mark_update_processed(10, db.sessions)
+    assert inbox.update_state(10, db.sessions)["payload"] == {"update_id": 10, "chat_id": "5"}
     for _ in range(5):
-        patients.record_update_failure(20, 5, db.sessions)
-    assert [u for u, _ in patients.pending_updates(sessions=db.sessions)] == [30]
-    assert patients.prune_updates(dt.timedelta(seconds=-1), db.sessions) == 2     # 10 and the given-up 20
+        inbox.record_update_failure(20, 5, db.sessions)
+    assert [u for u, _ in inbox.pending_updates(sessions=db.sessions)] == [30]
+    assert inbox.prune_updates(dt.timedelta(seconds=-1), db.sessions) == 2     # 10 and the given-up 20
 
 
 # -- the timers' notice ---------------------------------------------------------------------------------

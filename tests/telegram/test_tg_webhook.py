@@ -5,12 +5,12 @@ import urllib.error
 import urllib.request
 
 import pytest
-
-from bot.channels.telegram.webhook import WebhookConfig, parse_listen
-from bot.escalation import patients
-from bot.escalation.db import Database
 from support.telegram_emulator import TelegramEmulator
 from tg_support import CLINIC_PHONE, WEBHOOK_SECRET, Harness, eventually, give_consent, say, wait_messages
+
+from bot.channels.telegram.webhook import WebhookConfig, parse_listen
+from bot.store import telegram_inbox as inbox
+from bot.store.db import Database
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +56,16 @@ def test_set_webhook_with_the_secret_and_updates_arrive_through_it(hook, emu, db
     assert all(d.status == 200 and d.secret_token == WEBHOOK_SECRET for d in emu.webhook_deliveries)
     # processed updates keep no text: only what deduplication and /forget need
     last = emu.webhook_deliveries[-1].update_id
-    eventually(lambda: patients.update_state(last, db.sessions)["processed_at"] is not None, what="processed")
-    assert patients.update_state(last, db.sessions)["payload"] == {"update_id": last, "chat_id": str(chat)}
+    eventually(lambda: inbox.update_state(last, db.sessions)["processed_at"] is not None, what="processed")
+    assert inbox.update_state(last, db.sessions)["payload"] == {"update_id": last, "chat_id": str(chat)}
 
 
 @pytest.mark.parametrize("secret", [None, "", "wrong-secret", WEBHOOK_SECRET + "x", WEBHOOK_SECRET[:-1]])
 def test_without_the_right_secret_403_and_nothing_stored(hook, db, chat, secret):
-    before = patients.stored_update_ids(sessions=db.sessions)
+    before = inbox.stored_update_ids(sessions=db.sessions)
     assert post(hook.webhook_url, update(5_000_001, chat, "let me in"), secret) == 403
-    assert patients.stored_update_ids(sessions=db.sessions) == before
-    assert patients.update_state(5_000_001, db.sessions) is None
+    assert inbox.stored_update_ids(sessions=db.sessions) == before
+    assert inbox.update_state(5_000_001, db.sessions) is None
 
 
 def test_a_body_that_is_not_an_update_is_refused(hook, db):
@@ -81,19 +81,19 @@ def test_the_same_update_delivered_twice_is_processed_once(hook, emu, db, chat):
     assert "/forget" in answer["text"]
     time.sleep(1.0)                                   # a second answer would have come by now
     assert len(emu.sent_messages(chat)) == 1
-    assert patients.stored_update_ids(chat, db.sessions) == [u["update_id"]]
+    assert inbox.stored_update_ids(chat, db.sessions) == [u["update_id"]]
 
 
 def test_an_update_stored_but_not_processed_is_processed_after_a_restart(tmp_path, chat):
     # The process stored the update, answered 200, and died before processing it.
     db = Database(f"sqlite:///{tmp_path / 'crashed.db'}")
     u = update(7_000_000 + chat % 1000, chat, "/start")
-    assert patients.store_update(u["update_id"], u, db.sessions)
+    assert inbox.store_update(u["update_id"], u, db.sessions)
     with TelegramEmulator() as emu2:
         with Harness(emu2, db.sessions, mode="webhook"):
             intro, request = wait_messages(emu2, chat, 2)
             assert "aftercare assistant" in intro["text"] and "consent:yes" in json.dumps(request["reply_markup"])
-            eventually(lambda: patients.update_state(u["update_id"], db.sessions)["processed_at"] is not None,
+            eventually(lambda: inbox.update_state(u["update_id"], db.sessions)["processed_at"] is not None,
                        what="marked processed")
         assert len(emu2.sent_messages(chat)) == 2
     db.dispose()

@@ -10,7 +10,8 @@ import asyncio
 import json
 import socket
 import threading
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -46,26 +47,26 @@ class StubRasa:
     PUT of [] leaves the stored events in place; `delay` holds each answer back."""
 
     def __init__(self) -> None:
-        self.requests: List[Dict[str, Any]] = []          # REST bodies, in order
-        self.tracker_puts: List[tuple] = []               # (conversation id, events)
-        self.events: Dict[str, List[Dict[str, Any]]] = {}
+        self.requests: list[dict[str, Any]] = []          # REST bodies, in order
+        self.tracker_puts: list[tuple] = []               # (conversation id, events)
+        self.events: dict[str, list[dict[str, Any]]] = {}
         self.status = 200
         self.append_only = False
         self.delay: Callable[[str], float] = lambda message: 0.0
-        self.reply: Callable[[str, str], List[Dict[str, Any]]] = lambda sender, message: [
+        self.reply: Callable[[str, str], list[dict[str, Any]]] = lambda sender, message: [
             {"recipient_id": sender, "text": f"You said: {message}"}]
         self.app = web.Application()
         self.app.router.add_post("/webhooks/rest/webhook", self.rest)
         self.app.router.add_put("/conversations/{cid}/tracker/events", self.put_events)
         self.app.router.add_get("/conversations/{cid}/tracker", self.get_tracker)
-        self.runner: Optional[web.AppRunner] = None
-        self.port: Optional[int] = None
+        self.runner: web.AppRunner | None = None
+        self.port: int | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def messages_from(self, sender: str) -> List[str]:
+    def messages_from(self, sender: str) -> list[str]:
         return [r["message"] for r in self.requests if r["sender"] == sender]
 
     async def start(self) -> None:
@@ -109,8 +110,8 @@ class StubRasa:
 class Harness:
     """The Telegram application with the patients' gateway, on a loop in a background thread."""
 
-    def __init__(self, emu, sessions, mode: str = "polling", rasa_url: Optional[str] = None,
-                 webhook_port: Optional[int] = None, record_when_rasa_down: bool = True) -> None:
+    def __init__(self, emu, sessions, mode: str = "polling", rasa_url: str | None = None,
+                 webhook_port: int | None = None, record_when_rasa_down: bool = True) -> None:
         self.emu = emu
         self.sessions = sessions
         self.mode = mode
@@ -129,7 +130,7 @@ class Harness:
     def run(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "Harness":
+    def start(self) -> Harness:
         self.thread.start()
         self.run(self._start())
         return self
@@ -171,7 +172,7 @@ class Harness:
             await self.gateway.close()
         await self.rasa.stop()
 
-    def __enter__(self) -> "Harness":
+    def __enter__(self) -> Harness:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -179,29 +180,29 @@ class Harness:
 
 
 # -- emulator helpers ---------------------------------------------------------------------------------
-def wait_messages(emu, chat_id: int, count: int, timeout: float = 10) -> List[Dict[str, Any]]:
+def wait_messages(emu, chat_id: int, count: int, timeout: float = 10) -> list[dict[str, Any]]:
     emu.wait_until(lambda: len(emu.sent_messages(chat_id)) >= count, timeout=timeout,
                    what=f"{count} messages to chat {chat_id}")
     return emu.sent_messages(chat_id)
 
 
-def say(emu, chat_id: int, text: str, expect: int = 1, timeout: float = 10) -> List[Dict[str, Any]]:
+def say(emu, chat_id: int, text: str, expect: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
     """The patient sends `text`; returns the bot's next `expect` messages to that chat."""
     before = len(emu.sent_messages(chat_id))
     emu.push_message(chat_id, text)
     return wait_messages(emu, chat_id, before + expect, timeout)[before:]
 
 
-def send_calls(emu, chat_id: int) -> List[Dict[str, Any]]:
+def send_calls(emu, chat_id: int) -> list[dict[str, Any]]:
     return [c.params for c in emu.calls_to("sendMessage") if str(c.params.get("chat_id")) == str(chat_id)]
 
 
-def consent_message(emu, chat_id: int) -> Dict[str, Any]:
+def consent_message(emu, chat_id: int) -> dict[str, Any]:
     return [m for m in emu.sent_messages(chat_id)
             if "consent:yes" in json.dumps(m.get("reply_markup") or {})][-1]
 
 
-def give_consent(emu, chat_id: int) -> List[Dict[str, Any]]:
+def give_consent(emu, chat_id: int) -> list[dict[str, Any]]:
     """/start, then "I agree"; returns the thank-you message(s)."""
     say(emu, chat_id, "/start", expect=2)
     before = len(emu.sent_messages(chat_id))

@@ -16,6 +16,7 @@ The gateway owns what must not depend on a channel's code:
   engine's answer with the clinic's numbers goes out, and a red flag's escalation is still recorded
   (the answer never waits more than RECORD_BUDGET for the reference).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +24,11 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import yaml
 
@@ -40,22 +42,22 @@ MAX_CHARS = 4000
 RED_FLAG_BUDGET = float(os.environ.get("HSG_RED_FLAG_BUDGET", 2.0))
 RASA_TIMEOUT = 30.0
 RECORD_BUDGET = 1.0
-ANSWER_TARGET = 2.5         # a red flag's whole answer, the escalation's reference included
+ANSWER_TARGET = 2.5  # a red flag's whole answer, the escalation's reference included
 MAX_SENDER = 64
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 _COMMAND = re.compile(r"^[\s/\\]+")
 
 
 @lru_cache(maxsize=1)
-def _texts() -> Dict[str, str]:
+def _texts() -> dict[str, str]:
     return yaml.safe_load((Path(__file__).with_name("texts.yml")).read_text(encoding="utf-8"))
 
 
-def say(key: str) -> Dict[str, Any]:
+def say(key: str) -> dict[str, Any]:
     return {"text": conversation.render(_texts()[key], max_chars=MAX_CHARS)}
 
 
-PREFIXES = {"telegram": "tg-"}     # Telegram's opaque ids keep the prefix they always had
+PREFIXES = {"telegram": "tg-"}  # Telegram's opaque ids keep the prefix they always had
 
 
 def bounded_sender(channel: str, sender: Any) -> str:
@@ -63,7 +65,7 @@ def bounded_sender(channel: str, sender: Any) -> str:
     raw = sender if isinstance(sender, str) else repr(sender)
     prefix = PREFIXES.get(channel, f"{channel}-")
     if raw.startswith(prefix):
-        raw = raw[len(prefix):]
+        raw = raw[len(prefix) :]
     if _SAFE_ID.fullmatch(raw) and len(prefix + raw) <= MAX_SENDER:
         return prefix + raw
     return prefix + "h" + hashlib.sha256(raw.encode("utf-8", "replace")).hexdigest()[:40]
@@ -81,28 +83,36 @@ def neutralise(text: str) -> str:
 
 @dataclass
 class Inbound:
-    channel: str                # set by the server: web, rest, telegram
+    channel: str  # set by the server: web, rest, telegram
     sender: Any
     text: Any
-    address: str = ""           # the client's address, for the per-address limit
+    address: str = ""  # the client's address, for the per-address limit
 
 
 @dataclass
 class Reply:
-    messages: List[Dict[str, Any]]
-    status: str = "ok"          # ok | local | throttled | too_long | empty
-    level: Optional[str] = None
+    messages: list[dict[str, Any]]
+    status: str = "ok"  # ok | local | throttled | too_long | empty
+    level: str | None = None
     conversation_id: str = ""
-    notes: List[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class PatientGateway:
-    def __init__(self, rasa, engine: Callable[[], Any], recorder: Optional[Callable[..., Optional[str]]] = None,
-                 sender_limit=None, address_limit=None, red_flag_budget: float = RED_FLAG_BUDGET,
-                 rasa_timeout: float = RASA_TIMEOUT, max_chars: int = MAX_CHARS) -> None:
+    def __init__(
+        self,
+        rasa,
+        engine: Callable[[], Any],
+        recorder: Callable[..., str | None] | None = None,
+        sender_limit=None,
+        address_limit=None,
+        red_flag_budget: float = RED_FLAG_BUDGET,
+        rasa_timeout: float = RASA_TIMEOUT,
+        max_chars: int = MAX_CHARS,
+    ) -> None:
         self.rasa = rasa
-        self.engine = engine                  # returns the loaded triage engine
-        self.recorder = recorder              # (conversation, channel, decision, text) -> reference
+        self.engine = engine  # returns the loaded triage engine
+        self.recorder = recorder  # (conversation, channel, decision, text) -> reference
         self.sender_limit, self.address_limit = sender_limit, address_limit
         self.red_flag_budget, self.rasa_timeout, self.max_chars = red_flag_budget, rasa_timeout, max_chars
         self._pending: set = set()
@@ -114,7 +124,7 @@ class PatientGateway:
         if not text.strip():
             return Reply([say("empty")], "empty", conversation_id=sender)
         if len(text) > self.max_chars:
-            decision = await self._triage(text[:self.max_chars])
+            decision = await self._triage(text[: self.max_chars])
             return Reply(self._safety(decision) + [say("too_long")], "too_long", _level(decision), sender)
         if not await self._allowed(sender, inbound.address):
             decision = await self._triage(text)
@@ -144,8 +154,7 @@ class PatientGateway:
             # Rasa answered a warning sign with less than the engine's level, or not at all: the
             # engine has the last word on a red flag
             if answers:
-                log.warning("Rasa answered a red flag below the engine's level for %s; answering locally",
-                            tag(sender))
+                log.warning("Rasa answered a red flag below the engine's level for %s; answering locally", tag(sender))
             return await self._local(sender, inbound.channel, text, decision, started)
         if answers:
             return Reply(answers, "ok", said or _level(decision), sender)
@@ -162,11 +171,11 @@ class PatientGateway:
     async def _triage(self, text: str):
         try:
             return await asyncio.to_thread(lambda: self.engine().triage(text))
-        except Exception:       # noqa: BLE001 - logged; the reply then gives the numbers
+        except Exception:  # noqa: BLE001 - logged; the reply then gives the numbers
             log.exception("local triage failed")
             return None
 
-    def _safety(self, decision) -> List[Dict[str, Any]]:
+    def _safety(self, decision) -> list[dict[str, Any]]:
         """The engine's answer to a warning sign (nothing for anything else)."""
         if decision is None or not decision.red_flag:
             return []
@@ -180,7 +189,7 @@ class PatientGateway:
         reference = await self._record(sender, channel, decision, text, wait) if decision.red_flag else None
         return Reply(safety_answer(decision, reference), "local", decision.level, sender)
 
-    async def _record(self, sender: str, channel: str, decision, text: str, wait: float) -> Optional[str]:
+    async def _record(self, sender: str, channel: str, decision, text: str, wait: float) -> str | None:
         """Committed in the background; the answer waits at most `wait` s for its reference."""
         if self.recorder is None:
             return None
@@ -191,7 +200,7 @@ class PatientGateway:
             return await asyncio.wait_for(asyncio.shield(task), wait)
         except asyncio.TimeoutError:
             log.warning("escalation for %s not committed within %.1f s; answering first", tag(sender), wait)
-        except Exception:       # noqa: BLE001 - reported by _recorded
+        except Exception:  # noqa: BLE001 - reported by _recorded
             pass
         return None
 
@@ -206,12 +215,12 @@ class PatientGateway:
             await asyncio.wait(list(self._pending), timeout=timeout)
 
 
-def safety_answer(decision, reference: Optional[str]) -> List[Dict[str, Any]]:
+def safety_answer(decision, reference: str | None) -> list[dict[str, Any]]:
     """bot.conversation's answer (the wording Rasa's actions use), in Rasa's REST format, without
     the follow-up question (its answer could not be followed up here)."""
     reply = conversation.compose(decision, conversation.Memory(), escalation_ref=reference)
     lines = reply.lines[:-1] if reply.memory.expecting else reply.lines
-    out: List[Dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     for line in lines:
         out.append({"text": line.text})
         if line.payload is not None:
@@ -221,11 +230,11 @@ def safety_answer(decision, reference: Optional[str]) -> List[Dict[str, Any]]:
     return out
 
 
-def _level(decision) -> Optional[str]:
+def _level(decision) -> str | None:
     return decision.level if decision is not None else None
 
 
-def _triage_level(answers: List[Dict[str, Any]]) -> Optional[str]:
+def _triage_level(answers: list[dict[str, Any]]) -> str | None:
     for a in answers:
         custom = a.get("custom")
         if isinstance(custom, dict) and isinstance(custom.get("triage"), dict):

@@ -4,11 +4,11 @@ of escalations and staff alerts, nor slow another patient's answer.
 A fixed window per key: at most `limit` messages in `window` seconds. Redis when configured (so
 several gateway workers share the counts), memory otherwise.
 """
+
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Optional, Tuple
 
 
 class MemoryLimiter:
@@ -16,7 +16,7 @@ class MemoryLimiter:
 
     def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
         self.limit, self.window, self.max_keys = limit, window, max_keys
-        self._counts: "OrderedDict[str, Tuple[float, int]]" = OrderedDict()
+        self._counts: OrderedDict[str, tuple[float, int]] = OrderedDict()
 
     async def allow(self, key: str) -> bool:
         now = time.monotonic()
@@ -49,10 +49,10 @@ class RedisLimiter:
             pipe.incr(name)
             pipe.expire(name, int(self.window) + 1)
             count, _ = await pipe.execute()
-        except Exception:           # Redis down: still limited, per process
+        except Exception:  # Redis down: still limited, per process
             return await self._fallback.allow(key)
         return int(count) <= self.limit
 
 
-def limiter(redis_url: Optional[str], limit: int, window: float):
+def limiter(redis_url: str | None, limit: int, window: float):
     return RedisLimiter(redis_url, limit, window) if redis_url else MemoryLimiter(limit, window)

@@ -5,6 +5,7 @@ When the gateway answers a red flag itself and the database refuses the escalati
 ERROR is logged for the operators. A replayer in the web app tries the spool again every few
 seconds; a record leaves the spool only once the database has committed it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -12,18 +13,19 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 
 class Spool:
-    def __init__(self, folder: Path, warn: Optional[Callable[[int], None]] = None) -> None:
+    def __init__(self, folder: Path, warn: Callable[[int], None] | None = None) -> None:
         self.folder = Path(folder)
-        self.warn = warn          # a second path to the staff (bot.channels.core.staff_warning)
+        self.warn = warn  # a second path to the staff (bot.channels.core.staff_warning)
 
-    def put(self, record: Dict[str, Any]) -> Path:
+    def put(self, record: dict[str, Any]) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
         name = f"{uuid.uuid4().hex}.json"
@@ -35,8 +37,10 @@ class Spool:
             os.fsync(f.fileno())
         path = self.folder / name
         os.replace(tmp, path)
-        log.error("an escalation could not be committed and is spooled; it will be replayed "
-                  "(database unavailable: tell the clinic's IT)")
+        log.error(
+            "an escalation could not be committed and is spooled; it will be replayed "
+            "(database unavailable: tell the clinic's IT)"
+        )
         if self.warn is not None:
             self.warn(self.pending())
         return path
@@ -44,7 +48,7 @@ class Spool:
     def pending(self) -> int:
         return len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
 
-    def replay(self, commit: Callable[[Dict[str, Any]], Any]) -> int:
+    def replay(self, commit: Callable[[dict[str, Any]], Any]) -> int:
         """Commit every spooled record (oldest first); returns how many went in."""
         done = 0
         if not self.folder.exists():
@@ -53,7 +57,7 @@ class Spool:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
                 commit(record)
-            except Exception as e:      # noqa: BLE001 - still down: try again later
+            except Exception as e:  # noqa: BLE001 - still down: try again later
                 log.warning("spool replay deferred: %s", type(e).__name__)
                 break
             path.unlink()
@@ -62,7 +66,7 @@ class Spool:
             log.info("%d spooled escalation(s) committed", done)
         return done
 
-    async def replay_forever(self, commit: Callable[[Dict[str, Any]], Any], every: float = 5.0) -> None:
+    async def replay_forever(self, commit: Callable[[dict[str, Any]], Any], every: float = 5.0) -> None:
         while True:
             if self.pending():
                 await asyncio.to_thread(self.replay, commit)

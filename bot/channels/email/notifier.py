@@ -6,6 +6,7 @@ escalation and the alert, so a mail client shows a re-delivery after a crash as 
 smtplib blocks, so it runs in a thread; SMTP 4xx and network errors are retried by the outbox,
 5xx are permanent (dead-lettered and shown on the dashboard).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from typing import Any, Dict, List
+from typing import Any
 
 from bot.escalation.relay import AlertView, PermanentError, TransientError
 from bot.settings import Smtp
@@ -27,23 +28,27 @@ def alert_subject(view: AlertView, clinic: str) -> str:
 
 
 def alert_body(view: AlertView, dashboard_url: str) -> str:
-    return "\n".join([
-        f"{KIND_WORDS.get(view.kind, 'Alert')} {view.level} escalation from the HSG aftercare assistant.",
-        "",
-        f"Reference: {view.id}",
-        f"Level:     {view.level}",
-        f"Raised:    {view.created_at:%Y-%m-%d %H:%M} UTC",
-        "",
-        f"Open the dashboard to read it, acknowledge it and call the patient: {dashboard_url}",
-        "",
-        "This email holds no health information by design; the details are on the dashboard.",
-    ])
+    return "\n".join(
+        [
+            f"{KIND_WORDS.get(view.kind, 'Alert')} {view.level} escalation from the HSG aftercare assistant.",
+            "",
+            f"Reference: {view.id}",
+            f"Level:     {view.level}",
+            f"Raised:    {view.created_at:%Y-%m-%d %H:%M} UTC",
+            "",
+            f"Open the dashboard to read it, acknowledge it and call the patient: {dashboard_url}",
+            "",
+            "This email holds no health information by design; the details are on the dashboard.",
+        ]
+    )
 
 
-def digest_body(views: List[AlertView], dashboard_url: str) -> str:
+def digest_body(views: list[AlertView], dashboard_url: str) -> str:
     refs = "\n".join(f"  {v.id}  {v.level}  {v.created_at:%H:%M} UTC" for v in views)
-    return (f"{len(views)} new urgent escalations arrived faster than one email each.\n\n{refs}\n\n"
-            f"Open the dashboard to acknowledge them: {dashboard_url}\n")
+    return (
+        f"{len(views)} new urgent escalations arrived faster than one email each.\n\n{refs}\n\n"
+        f"Open the dashboard to acknowledge them: {dashboard_url}\n"
+    )
 
 
 class EmailNotifier:
@@ -55,20 +60,21 @@ class EmailNotifier:
         self.dashboard_url = dashboard_url
         self.max_per_minute = max_per_minute
 
-    async def send_alert(self, view: AlertView) -> Dict[str, Any]:
+    async def send_alert(self, view: AlertView) -> dict[str, Any]:
         msg_id = f"<{view.id}.{view.kind}.{view.level}.{view.resend_count}@hsg-aftercare>"
         msg = self._message(alert_subject(view, self.clinic), alert_body(view, self.dashboard_url), msg_id)
         await asyncio.to_thread(self._send, msg)
         return {"message_id": msg_id}
 
-    async def update_alert(self, ref: Dict[str, Any], view: AlertView) -> None:
+    async def update_alert(self, ref: dict[str, Any], view: AlertView) -> None:
         """Acknowledgements are not emailed: the dashboard and the staff chat show them."""
         return None
 
-    async def send_digest(self, views: List[AlertView]) -> Dict[str, Any]:
+    async def send_digest(self, views: list[AlertView]) -> dict[str, Any]:
         msg_id = make_msgid(domain="hsg-aftercare")
-        msg = self._message(f"[URGENT] {len(views)} new escalations ({self.clinic})",
-                            digest_body(views, self.dashboard_url), msg_id)
+        msg = self._message(
+            f"[URGENT] {len(views)} new escalations ({self.clinic})", digest_body(views, self.dashboard_url), msg_id
+        )
         await asyncio.to_thread(self._send, msg)
         return {"digest": len(views), "message_id": msg_id}
 

@@ -1,8 +1,9 @@
 """The Bot API client and the mapping of its errors to the outbox's retry classes."""
+
 from __future__ import annotations
 
 import warnings
-from typing import Optional
+from typing import Any
 
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter, ExtBot
@@ -11,16 +12,20 @@ from telegram.request import HTTPXRequest
 from bot.escalation.relay import PermanentError, RetryLater, TransientError
 
 
-def make_bot(token: str, base_url: Optional[str] = None) -> ExtBot:
+def make_bot(token: str, base_url: str | None = None) -> ExtBot:
     """An ExtBot with PTB's rate limiter (it spaces our sends; 429s are raised, and the outbox
     honours their retry_after). base_url as for Telegram's self-hosted Bot API server,
     e.g. http://127.0.0.1:8081/bot (the token is appended)."""
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if base_url:
         kwargs["base_url"] = base_url
         kwargs["base_file_url"] = base_url.rstrip("/").rsplit("/", 1)[0] + "/file/bot"
-    return ExtBot(token, rate_limiter=AIORateLimiter(max_retries=0),
-                  request=HTTPXRequest(connect_timeout=10, read_timeout=20, write_timeout=20), **kwargs)
+    return ExtBot(
+        token,
+        rate_limiter=AIORateLimiter(max_retries=0),
+        request=HTTPXRequest(connect_timeout=10, read_timeout=20, write_timeout=20),
+        **kwargs,
+    )
 
 
 def retry_after_seconds(exc: RetryAfter) -> float:

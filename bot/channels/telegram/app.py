@@ -6,10 +6,12 @@ patients' private chats (gateway.py) are handled by this one python-telegram-bot
 Updates of different chats are handled concurrently (a patient waiting for Rasa does not hold up
 the others); updates of one chat are handled one at a time, in the order they arrived.
 """
+
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Dict, Optional
+from collections.abc import Awaitable
+from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, CallbackQueryHandler
@@ -29,11 +31,11 @@ class PerChatOrder(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = MAX_CONCURRENT_UPDATES):
         super().__init__(max_concurrent_updates)
-        self._locks: Dict[Any, asyncio.Lock] = {}
-        self._waiting: Dict[Any, int] = {}
+        self._locks: dict[Any, asyncio.Lock] = {}
+        self._waiting: dict[Any, int] = {}
 
     @staticmethod
-    def key(update: object) -> Optional[Any]:
+    def key(update: object) -> Any | None:
         if isinstance(update, Update):
             if update.effective_chat is not None:
                 return update.effective_chat.id
@@ -64,10 +66,10 @@ class PerChatOrder(BaseUpdateProcessor):
         pass
 
 
-def build_application(token: str, escalations: Escalations, staff_chat_id: Optional[str],
-                      base_url: Optional[str] = None, gateway=None) -> Application:
-    app = (ApplicationBuilder().bot(make_bot(token, base_url)).concurrent_updates(PerChatOrder())
-           .build())
+def build_application(
+    token: str, escalations: Escalations, staff_chat_id: str | None, base_url: str | None = None, gateway=None
+) -> Application:
+    app = ApplicationBuilder().bot(make_bot(token, base_url)).concurrent_updates(PerChatOrder()).build()
     app.bot_data["escalations"] = escalations
     app.bot_data["staff_chat_id"] = staff_chat_id
     app.add_handler(CallbackQueryHandler(handle_staff_button, pattern=r"^(ack|res):"))

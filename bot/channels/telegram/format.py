@@ -8,21 +8,22 @@
   escaped text, in characters and in UTF-16 code units (what Telegram counts).
 - Rasa's buttons become a one-time reply keyboard; the next answer removes it.
 """
+
 from __future__ import annotations
 
 import html
 import re
-from typing import Iterable, List, Sequence
+from collections.abc import Iterable, Sequence
 
 from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 TELEGRAM_LIMIT = 4096
 BOLD_OPEN, BOLD_CLOSE = "<b>", "</b>"
 _UNITS = [
-    re.compile(r".+?(?:\n[ \t]*\n\s*|\Z)", re.S),          # paragraphs
-    re.compile(r".+?(?:\n\s*|\Z)", re.S),                  # lines
-    re.compile(r".+?(?:[.!?…](?:[\"”’)\]]*)(?:\s+|\Z)|\Z)", re.S),   # sentences
-    re.compile(r"\s*\S+\s*", re.S),                          # words
+    re.compile(r".+?(?:\n[ \t]*\n\s*|\Z)", re.S),  # paragraphs
+    re.compile(r".+?(?:\n\s*|\Z)", re.S),  # lines
+    re.compile(r".+?(?:[.!?…](?:[\"”’)\]]*)(?:\s+|\Z)|\Z)", re.S),  # sentences
+    re.compile(r"\s*\S+\s*", re.S),  # words
 ]
 _FIRST_SENTENCE = re.compile(r"\s*(.+?[.!?])(?=\s|\Z)|\s*(.+?)(?=\n|\Z)", re.S)
 
@@ -40,7 +41,7 @@ def _fits(text: str, limit: int) -> bool:
     return size(escape(text.strip())) <= limit
 
 
-def _hard_cut(text: str, limit: int) -> List[str]:
+def _hard_cut(text: str, limit: int) -> list[str]:
     out, current, used = [], "", 0
     for ch in text:
         cost = size(escape(ch))
@@ -54,7 +55,7 @@ def _hard_cut(text: str, limit: int) -> List[str]:
     return out
 
 
-def _split(text: str, limit: int, level: int) -> List[str]:
+def _split(text: str, limit: int, level: int) -> list[str]:
     if _fits(text, limit):
         return [text]
     if level >= len(_UNITS):
@@ -62,7 +63,7 @@ def _split(text: str, limit: int, level: int) -> List[str]:
     units = [m.group(0) for m in _UNITS[level].finditer(text) if m.group(0)]
     if len(units) <= 1:
         return _split(text, limit, level + 1)
-    out: List[str] = []
+    out: list[str] = []
     current = ""
     for unit in units:
         if _fits(current + unit, limit):
@@ -80,7 +81,7 @@ def _split(text: str, limit: int, level: int) -> List[str]:
     return out
 
 
-def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> List[str]:
+def split_text(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """Plain-text chunks, in order, each within `limit` once escaped; whitespace at cuts dropped."""
     return [c.strip() for c in _split(str(text).strip(), limit, 0) if c.strip()]
 
@@ -94,7 +95,7 @@ def emphasise_first_sentence(escaped: str) -> str:
     return escaped[:start] + BOLD_OPEN + escaped[start:end] + BOLD_CLOSE + escaped[end:]
 
 
-def to_html(text: str, emphasis: bool = False, limit: int = TELEGRAM_LIMIT) -> List[str]:
+def to_html(text: str, emphasis: bool = False, limit: int = TELEGRAM_LIMIT) -> list[str]:
     """One answer as HTML messages (one, or several if too long). emphasis: the emergency answer,
     whose first sentence is bold."""
     budget = limit - (len(BOLD_OPEN) + len(BOLD_CLOSE) if emphasis else 0)
@@ -109,7 +110,7 @@ def keyboard(titles: Sequence[str]) -> ReplyKeyboardMarkup:
     titles = [str(t)[:64] for t in titles if str(t).strip()]
     longest = max((len(t) for t in titles), default=0)
     per_row = 6 if longest <= 3 else 3 if longest <= 12 else 1
-    rows = [[KeyboardButton(t) for t in titles[i:i + per_row]] for i in range(0, len(titles), per_row)]
+    rows = [[KeyboardButton(t) for t in titles[i : i + per_row]] for i in range(0, len(titles), per_row)]
     return ReplyKeyboardMarkup(rows, one_time_keyboard=True, resize_keyboard=True)
 
 

@@ -6,6 +6,7 @@ directory (mode 0600); losing it disconnects every patient from their conversati
 with the database. The hex digest is cut to fit the 64-character conversation id columns
 (61 hex digits = 244 bits).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,20 +15,19 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Optional, Union
 
 log = logging.getLogger(__name__)
 PREFIX = "tg-"
-ID_LENGTH = 64                       # Conversation.id and PatientContact.conversation_id
+ID_LENGTH = 64  # Conversation.id and PatientContact.conversation_id
 SECRET_FILE = "telegram_id_secret"
 
 
-def opaque_id(secret: bytes, chat_id: Union[int, str]) -> str:
+def opaque_id(secret: bytes, chat_id: int | str) -> str:
     digest = hmac.new(secret, str(int(chat_id)).encode("ascii"), hashlib.sha256).hexdigest()
-    return PREFIX + digest[:ID_LENGTH - len(PREFIX)]
+    return PREFIX + digest[: ID_LENGTH - len(PREFIX)]
 
 
-def load_secret(data_dir: Path, env_value: Optional[str] = None) -> bytes:
+def load_secret(data_dir: Path, env_value: str | None = None) -> bytes:
     """TELEGRAM_ID_SECRET if set, else the secret file in data_dir (created once, 0600)."""
     value = env_value if env_value is not None else os.environ.get("TELEGRAM_ID_SECRET")
     if value:

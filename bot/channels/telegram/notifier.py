@@ -1,23 +1,23 @@
 """The escalation timers reaching a Telegram patient: "nobody has picked up yet, call directly".
 
 The relay (bot.escalation.relay) calls notify_patient for a 'patient_notice' outbox row; the chat
-is found through bot.escalation.patients (the contact stored at consent). The wording is Rasa's
+is found through bot.patients (the contact stored at consent). The wording is Rasa's
 own answer to the timer's external intent (domain.yml utter_call_clinic_directly), so web and
 Telegram patients read the same words. Outbox results never hold the chat id.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 from functools import lru_cache
-from typing import Any, Dict, Optional
+from typing import Any
 
 import yaml
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot import conversation, settings
-from bot.escalation import patients
+from bot import conversation, patients, settings
 from bot.escalation.relay import AlertView, PermanentError
 
 from . import format as fmt
@@ -25,9 +25,11 @@ from .api import classify
 
 log = logging.getLogger(__name__)
 RESPONSE = "utter_call_clinic_directly"
-DEFAULT = ("The clinic's nurses haven't picked up my alert yet. Please don't wait: call the clinic now on "
-           "{clinic_phone} (out of hours {clinic_out_of_hours_phone}). If you feel worse, faint or struggle "
-           "to breathe, call {emergency_number}.")
+DEFAULT = (
+    "The clinic's nurses haven't picked up my alert yet. Please don't wait: call the clinic now on "
+    "{clinic_phone} (out of hours {clinic_out_of_hours_phone}). If you feel worse, faint or struggle "
+    "to breathe, call {emergency_number}."
+)
 
 
 @lru_cache(maxsize=1)
@@ -50,9 +52,8 @@ class TelegramPatientNotifier:
         self.bot = bot
         self.sessions = sessions
 
-    async def notify_patient(self, view: AlertView) -> Dict[str, Any]:
-        contact: Optional[patients.Contact] = await asyncio.to_thread(
-            patients.lookup, view.conversation_id, self.sessions)
+    async def notify_patient(self, view: AlertView) -> dict[str, Any]:
+        contact: patients.Contact | None = await asyncio.to_thread(patients.lookup, view.conversation_id, self.sessions)
         if contact is None or contact.channel != patients.TELEGRAM or not contact.consented:
             raise PermanentError("no Telegram contact for this conversation (forgotten, or never consented)")
         messages = fmt.to_html(notice_text())

@@ -2,7 +2,7 @@
 
 - The POST handler checks Telegram's X-Telegram-Bot-Api-Secret-Token header against
   TELEGRAM_WEBHOOK_SECRET in constant time: 403 without it or when wrong (nothing stored).
-- A good update is stored in the database inbox (bot.escalation.patients, deduplicated by
+- A good update is stored in the database inbox (bot.patients, deduplicated by
   update_id) and committed BEFORE Telegram gets its 200; a second delivery of the same update_id
   is acknowledged but not processed again. If the database is down Telegram gets a 500 and
   delivers again later.
@@ -15,6 +15,7 @@ Settings: TELEGRAM_WEBHOOK_URL (the public https URL Telegram posts to; its path
 TELEGRAM_WEBHOOK_SECRET (required; 1-256 of A-Z a-z 0-9 _ -), TELEGRAM_WEBHOOK_LISTEN
 (host:port, default 127.0.0.1:8443).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,8 +26,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping, Optional, Set
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -34,7 +35,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
-from bot.escalation import patients
+from bot.store import telegram_inbox as inbox
 
 from .app import ALLOWED_UPDATES
 
@@ -56,7 +57,7 @@ class WebhookConfig:
         return urlsplit(self.url).path or "/"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "WebhookConfig":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> WebhookConfig:
         url = (environ.get("TELEGRAM_WEBHOOK_URL") or "").strip()
         secret = environ.get("TELEGRAM_WEBHOOK_SECRET") or ""
         listen = (environ.get("TELEGRAM_WEBHOOK_LISTEN") or DEFAULT_LISTEN).strip()
@@ -73,7 +74,7 @@ class WebhookConfig:
         return cls(url=url, secret=secret, host=host, port=port)
 
 
-def _loopback(host: Optional[str]) -> bool:
+def _loopback(host: str | None) -> bool:
     if host == "localhost":
         return True
     try:
@@ -90,9 +91,15 @@ def parse_listen(value: str):
 
 
 class WebhookServer:
-    def __init__(self, app: Application, config: WebhookConfig, sessions=None,
-                 retention: dt.timedelta = dt.timedelta(days=2), max_attempts: int = 5,
-                 poll_seconds: float = 5.0):
+    def __init__(
+        self,
+        app: Application,
+        config: WebhookConfig,
+        sessions=None,
+        retention: dt.timedelta = dt.timedelta(days=2),
+        max_attempts: int = 5,
+        poll_seconds: float = 5.0,
+    ):
         self.app = app
         self.config = config
         self.sessions = sessions
@@ -100,13 +107,13 @@ class WebhookServer:
         self.max_attempts = max_attempts
         self.poll_seconds = poll_seconds
         self._secret = config.secret.encode("utf-8")
-        self._runner: Optional[web.AppRunner] = None
-        self._worker: Optional[asyncio.Task] = None
+        self._runner: web.AppRunner | None = None
+        self._worker: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._stopping = False
-        self._inflight: Set[int] = set()
-        self._tasks: Set[asyncio.Task] = set()
-        self.port: Optional[int] = None
+        self._inflight: set[int] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self.port: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self, set_webhook: bool = True) -> None:
@@ -117,7 +124,7 @@ class WebhookServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []      # the port when 0 was asked for
+        sockets = getattr(site._server, "sockets", None) or []  # the port when 0 was asked for
         self.port = sockets[0].getsockname()[1] if sockets else self.config.port
         self._worker = asyncio.create_task(self._work())
         log.info("telegram webhook listening on %s:%s%s", self.config.host, self.port, self.config.path)
@@ -127,8 +134,12 @@ class WebhookServer:
     async def set_webhook(self) -> None:
         for attempt in range(1, 4):
             try:
-                await self.app.bot.set_webhook(self.config.url, secret_token=self.config.secret,
-                                               allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+                await self.app.bot.set_webhook(
+                    self.config.url,
+                    secret_token=self.config.secret,
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                )
                 log.info("telegram webhook set")
                 return
             except TelegramError as e:
@@ -164,7 +175,7 @@ class WebhookServer:
         except (ValueError, KeyError, TypeError):
             return web.Response(status=400, text="not an update")
         try:
-            new = await asyncio.to_thread(patients.store_update, update_id, payload, self.sessions)
+            new = await asyncio.to_thread(inbox.store_update, update_id, payload, self.sessions)
         except Exception:
             log.exception("could not store update %s; Telegram will deliver it again", update_id)
             return web.Response(status=500, text="not stored")
@@ -180,8 +191,9 @@ class WebhookServer:
         while not self._stopping:
             self._wake.clear()
             try:
-                rows = await asyncio.to_thread(patients.pending_updates, 50, set(self._inflight),
-                                               self.max_attempts, self.sessions)
+                rows = await asyncio.to_thread(
+                    inbox.pending_updates, 50, set(self._inflight), self.max_attempts, self.sessions
+                )
             except Exception:
                 log.exception("could not read stored updates; retrying")
                 rows = []
@@ -194,7 +206,7 @@ class WebhookServer:
             if last_prune is None or now - last_prune > dt.timedelta(hours=1):
                 last_prune = now
                 try:
-                    pruned = await asyncio.to_thread(patients.prune_updates, self.retention, self.sessions)
+                    pruned = await asyncio.to_thread(inbox.prune_updates, self.retention, self.sessions)
                     if pruned:
                         log.info("pruned %d processed updates", pruned)
                 except Exception:
@@ -210,16 +222,17 @@ class WebhookServer:
         try:
             update = Update.de_json(payload, self.app.bot)
             await self.app.update_processor.process_update(update, self.app.process_update(update))
-        except Exception as e:       # handler errors go to the app's error handler; this is the rest
+        except Exception as e:  # handler errors go to the app's error handler; this is the rest
             try:
-                attempts = await asyncio.to_thread(patients.record_update_failure, update_id,
-                                                   self.max_attempts, self.sessions)
+                attempts = await asyncio.to_thread(
+                    inbox.record_update_failure, update_id, self.max_attempts, self.sessions
+                )
             except Exception:
                 attempts = -1
             log.error("update %s not processed (%s, attempt %s)", update_id, type(e).__name__, attempts)
         else:
             try:
-                await asyncio.to_thread(patients.mark_update_processed, update_id, self.sessions)
+                await asyncio.to_thread(inbox.mark_update_processed, update_id, self.sessions)
             except Exception:
                 log.exception("update %s processed but not marked; it may be processed again", update_id)
         finally:
