@@ -256,7 +256,20 @@ class Escalations:
             self._queue(s, esc, "update", f"{esc.id}:update:{esc.status}:{now.isoformat()}")
             return ActionResult(True, esc.status, message)
 
-    # -- timers (called by the relay's loop) ------------------------------------------------------
+    def refuse_button(self, telegram_user_id: int | None, data: str, chat: str) -> None:
+        """A staff-chat button that is not ours or pressed outside the staff chat: audited only."""
+        with transaction(self.sessions) as s:
+            audit(
+                s,
+                "staff_button_refused",
+                actor_type="unknown",
+                actor_id=f"telegram:{telegram_user_id}",
+                reason="unexpected button or chat",
+                data=data[:64],
+                chat=chat[:32],
+            )
+
+    # -- timers (the timers worker calls tick) ------------------------------------------------------
     def tick(self) -> int:
         """Queue re-sends of unacknowledged alerts and 'call us directly' notices; returns how many."""
         return with_retries(self._tick, what="escalation timers")

@@ -20,7 +20,6 @@ from telegram.ext import ContextTypes
 
 from bot.escalation.relay import AlertView
 from bot.escalation.service import Escalations
-from bot.store.audit import audit
 
 from .api import classify
 
@@ -140,20 +139,7 @@ async def handle_staff_button(update: Update, context: ContextTypes.DEFAULT_TYPE
     match = CALLBACK.fullmatch(query.data or "")
     chat_id = query.message.chat.id if query.message else None
     if not match or (staff_chat_id is not None and str(chat_id) != str(staff_chat_id)):
-
-        def refuse():
-            with service.sessions() as s, s.begin():
-                audit(
-                    s,
-                    "staff_button_refused",
-                    actor_type="unknown",
-                    actor_id=f"telegram:{user_id}",
-                    reason="unexpected button or chat",
-                    data=str(query.data)[:64],
-                    chat=str(chat_id),
-                )
-
-        await asyncio.to_thread(refuse)
+        await asyncio.to_thread(service.refuse_button, user_id, str(query.data), str(chat_id))
         await query.answer("That button is not valid here.", show_alert=True)
         return
     action, escalation_id = match.groups()
