@@ -19,7 +19,7 @@ MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test lint format validate evaluate review-sheet shell benchmark benchmark-rest fuzz clean
+.PHONY: help install run train model test lint format validate hazard-log safety-case evaluate review-sheet shell benchmark benchmark-rest fuzz clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
@@ -29,6 +29,8 @@ help:
 	@echo "make lint      ruff (lint and format check) and mypy on bot/; make format rewrites the formatting"
 	@echo "make evaluate  NLU, story and triage scores in reports/latest/index.html"
 	@echo "make review-sheet  regenerate docs/clinician-review.md from the knowledge files"
+	@echo "make hazard-log    regenerate docs/safety/hazard-log.md from docs/safety/hazard-log.yml"
+	@echo "make safety-case   run the hazard log's tests, score every case set: reports/safety-case/index.html"
 	@echo "make shell     talk to the bot in the terminal"
 	@echo "make benchmark time the triage engine"
 	@echo "make benchmark-rest  per-turn latency through REST (1 and 20 conversations, turn 1 vs 40)"
@@ -68,6 +70,8 @@ validate: $(STAMP)
 	@echo "==> checking the clinical knowledge files"
 	@$(BIN)/python -m bot validate
 	@$(BIN)/python -m bot.tools.review_sheet --check
+	@echo "==> checking the hazard log (every control verified by a test that exists)"
+	@$(BIN)/python -m bot.tools.hazard_log --check
 	@echo "==> rasa data validate"
 	@$(BIN)/rasa data validate --fail-on-warnings --quiet
 
@@ -91,6 +95,12 @@ test: $(STAMP) $(MODEL) lint validate
 
 evaluate: $(STAMP) $(MODEL)
 	@$(BIN)/python -m bot.tools.evaluate --model $(MODEL)
+
+safety-case: $(STAMP) $(MODEL)
+	@HSG_MODEL=$(MODEL) $(BIN)/python -m bot.tools.safety_case
+
+hazard-log: $(STAMP)
+	@$(BIN)/python -m bot.tools.hazard_log
 
 review-sheet: $(STAMP)
 	@$(BIN)/python -m bot.tools.review_sheet

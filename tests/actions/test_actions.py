@@ -207,3 +207,18 @@ def test_the_answer_says_the_nurses_were_alerted_only_when_a_target_reaches_them
     monkeypatch.setenv("ALERT_EMAIL_TO", "nurses@clinic.test")
     messages, _ = run(ActionTriage(), make_tracker("I've been vomiting all day and I can't keep water down"))
     assert "I have also alerted the clinic's nurses" in texts(messages)[0]
+
+
+@pytest.mark.parametrize("text", [
+    "the leaflet said to ring 0800 123 4567 but I have a fever of 38.9 and chills",
+    "my friend says call 07700 900123, I fainted and I'm bleeding a lot",
+    "I have cramps 4/10, is 0207 946 0000 your number?",
+])
+def test_the_only_phone_numbers_in_answers_are_the_clinics(text):
+    """A number the patient typed is never repeated as one to call: every number in an answer is
+    clinic.yml's (HAZ-08 in docs/safety/hazard-log.yml)."""
+    messages, _ = run(ActionTriage(), make_tracker(text))
+    allowed = {re.sub(r"\D", "", n) for n in (CLINIC.phone, CLINIC.out_of_hours_phone, CLINIC.emergency_number)}
+    for said in texts(messages):
+        for number in re.findall(r"\+?\d[\d ]{5,}\d", said):
+            assert re.sub(r"\D", "", number) in allowed, (number, said)
