@@ -200,6 +200,9 @@ def main(argv=None) -> int:
     from bot.staff.cli import add_parser as add_staff_parser
 
     add_staff_parser(sub)
+    from bot.store.cli import add_parsers as add_data_parsers
+
+    add_data_parsers(sub)
     p = sub.add_parser("relay", help="deliver staff alerts from the outbox (Telegram, email, dashboard)")
     p.set_defaults(func=_relay)
     p = sub.add_parser("timers", help="re-alert unacknowledged escalations; tell patients to call directly")

@@ -26,7 +26,7 @@ from sqlalchemy.orm import sessionmaker
 from bot.store import telegram_inbox
 from bot.store.audit import audit
 from bot.store.db import transaction, with_retries
-from bot.store.models import Conversation, Escalation, PatientContact, utcnow
+from bot.store.models import AuditEntry, Conversation, Escalation, PatientContact, utcnow
 
 TELEGRAM = "telegram"
 
@@ -218,3 +218,90 @@ def forget(
             return Forgotten(contact_deleted, updates_deleted, kept)
 
     return with_retries(run, what="forgetting a patient")
+
+
+# -- the patient's rights: a copy of everything held, and what forgetting leaves ----------------------
+def export(key: str, sessions: sessionmaker | None = None, rasa_events: Any = None) -> dict[str, Any] | None:
+    """Everything held about one conversation (by its id or an escalation's reference), as plain
+    JSON-ready data; audited. rasa_events(conversation_id) -> list adds Rasa's own copy."""
+    factory = _sessions(sessions)
+    with transaction(factory) as s:
+        esc_by_ref = s.get(Escalation, key) if key.startswith("H-") else None
+        conversation_id = esc_by_ref.conversation_id if esc_by_ref is not None else key
+        conv = s.get(Conversation, conversation_id)
+        if conv is None:
+            return None
+        contact = s.get(PatientContact, conversation_id)
+        escalations = (
+            s.execute(
+                select(Escalation).where(Escalation.conversation_id == conversation_id).order_by(Escalation.created_at)
+            )
+            .scalars()
+            .all()
+        )
+        refs = [e.id for e in escalations]
+        audit_rows = (
+            s.execute(
+                select(AuditEntry)
+                .where((AuditEntry.actor_id == conversation_id) | (AuditEntry.escalation_id.in_(refs or [""])))
+                .order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
+        data: dict[str, Any] = {
+            "exported_at": utcnow().isoformat(),
+            "conversation": {
+                "id": conv.id,
+                "channel": conv.channel,
+                "created_at": _iso(conv.created_at),
+                "forgotten_at": _iso(conv.forgotten_at),
+            },
+            "contact": None
+            if contact is None
+            else {"channel": contact.channel, "address": contact.address, "consent_at": _iso(contact.consent_at)},
+            "escalations": [_escalation_data(e) for e in escalations],
+            "audit": [
+                {
+                    "at": _iso(a.at),
+                    "action": a.action,
+                    "actor_type": a.actor_type,
+                    "escalation_id": a.escalation_id,
+                    "detail": a.detail,
+                }
+                for a in audit_rows
+            ],
+        }
+        audit(
+            s,
+            "patient_data_exported",
+            actor_type="system",
+            actor_id="cli",
+            conversation=conversation_id,
+            escalations=len(refs),
+        )
+    if rasa_events is not None:
+        data["rasa_events"] = rasa_events(conversation_id)
+    return data
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _escalation_data(e: Escalation) -> dict[str, Any]:
+    return {
+        "reference": e.id,
+        "level": e.level,
+        "status": e.status,
+        "summary": e.summary,
+        "patient_words": e.patient_words,
+        "transcript": e.transcript,
+        "findings": e.findings,
+        "reasons": e.reasons,
+        "days_since_procedure": e.days_since_procedure,
+        "created_at": _iso(e.created_at),
+        "acknowledged_at": _iso(e.acknowledged_at),
+        "resolved_at": _iso(e.resolved_at),
+        "resolution_note": e.resolution_note,
+    }

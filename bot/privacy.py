@@ -8,6 +8,7 @@ same connection settings Rasa uses.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -58,5 +59,58 @@ def forget_rasa_conversation(sender_id: str, endpoints: Path | None = None) -> i
             return 0  # Rasa has stored nothing yet
         with engine.begin() as c:
             return c.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
+    finally:
+        engine.dispose()
+
+
+def purge_rasa_conversations(before_epoch: float, endpoints: Path | None = None) -> int:
+    """Delete every conversation whose latest event is older than before_epoch (retention);
+    returns how many conversations went. Whole conversations only: a partial tracker would
+    replay as a different conversation."""
+    url = tracker_store_url(endpoints)
+    if url is None:
+        raise RuntimeError("Rasa's tracker store is not an SQL store: cannot apply retention to it")
+    engine = create_engine(url, future=True)
+    try:
+        if not inspect(engine).has_table("events"):
+            return 0
+        with engine.begin() as c:
+            old = [
+                r[0]
+                for r in c.execute(
+                    text("SELECT sender_id FROM events GROUP BY sender_id HAVING MAX(timestamp) < :t"),
+                    {"t": before_epoch},
+                )
+            ]
+            for i in range(0, len(old), 500):
+                chunk = old[i : i + 500]
+                marks = ", ".join(f":s{j}" for j in range(len(chunk)))
+                c.execute(
+                    text(f"DELETE FROM events WHERE sender_id IN ({marks})"),
+                    {f"s{j}": sid for j, sid in enumerate(chunk)},
+                )
+            return len(old)
+    finally:
+        engine.dispose()
+
+
+def rasa_conversation_events(sender_id: str, endpoints: Path | None = None) -> list[dict]:
+    """Rasa's stored events of one conversation (for the patient's copy of her data)."""
+    url = tracker_store_url(endpoints)
+    if url is None:
+        return []
+    engine = create_engine(url, future=True)
+    try:
+        if not inspect(engine).has_table("events"):
+            return []
+        with engine.connect() as c:
+            rows = c.execute(text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender_id})
+            out = []
+            for (data,) in rows:
+                try:
+                    out.append(json.loads(data))
+                except (TypeError, ValueError):
+                    out.append({"unreadable": True})
+            return out
     finally:
         engine.dispose()

@@ -63,6 +63,17 @@ class Alerting:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long each kind of record is kept (clinic.yml `retention`, in days)."""
+
+    conversations_days: float = 90
+    escalations_days: float = 8 * 365
+    outbox_days: float = 30
+    telegram_updates_days: float = 7
+    audit_days: float = 8 * 365
+
+
+@dataclass(frozen=True)
 class RelayTuning:
     """The outbox relay's timing (HSG_RELAY_*): the lease after which a row claimed by a relay that
     died is claimed again, the retry backoff base, and a test-only pause in the crash window."""
@@ -85,6 +96,7 @@ class Settings:
     smtp: Smtp = Smtp()
     alerting: Alerting = Alerting()
     relay: RelayTuning = RelayTuning()
+    retention: Retention = Retention()
 
     def staff_targets(self) -> tuple[str, ...]:
         """The alert targets in use: those listed in clinic.yml whose settings are present; the
@@ -119,6 +131,9 @@ def load(clinic_file: Path | None = None) -> Settings:
         telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
         smtp=_smtp(esc.get("email") or {}, os.environ),
         alerting=_alerting(esc, os.environ),
+        retention=Retention(
+            **{k: float(v) for k, v in (doc.get("retention") or {}).items() if k in Retention.__dataclass_fields__}
+        ),
         relay=RelayTuning(
             lease_seconds=float(os.environ.get("HSG_RELAY_LEASE_SECONDS", "60")),
             backoff_base=float(os.environ.get("HSG_RELAY_BACKOFF_BASE", "2")),

@@ -85,21 +85,44 @@ def build_relay(patient_notifier=None, run_timers: bool = False) -> OutboxRelay:
     )
 
 
-async def run_timers(poll_seconds: float = 1.0) -> None:
+async def run_timers(poll_seconds: float = 1.0, purge_every: float = 24 * 3600) -> None:
     """Re-alerts of unacknowledged escalations and 'please call us directly' notices: due times
-    live in the database, so this worker can restart or run twice without losing or doubling."""
+    live in the database, so this worker can restart or run twice without losing or doubling.
+    It also applies the retention periods, at start and once a day (python -m bot purge)."""
     service = get_service()
     stop = _stop_event()
     log.info("escalation timers running")
+    last_purge = 0.0
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
             await asyncio.to_thread(service.tick)
         except Exception:  # a database outage: the next round retries
             log.exception("escalation timers failed; retrying")
+        if loop.time() - last_purge >= purge_every or last_purge == 0.0:
+            last_purge = loop.time()
+            try:
+                await asyncio.to_thread(_purge_now)
+            except Exception:  # reported; tomorrow's run tries again
+                log.exception("retention purge failed")
         try:
             await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
         except asyncio.TimeoutError:
             pass
+
+
+def _purge_now() -> None:
+    from bot import privacy
+    from bot.store.retention import purge
+
+    cfg = settings_mod.get()
+    done = purge(default_db().sessions, cfg.retention, cfg.data_dir / "archive", tracker_purge=_tracker_purge(privacy))
+    log.info("retention purge: %s", ", ".join(f"{k} {v}" for k, v in done.counts.items()))
+
+
+def _tracker_purge(privacy):
+    """Rasa's tracker store when it is an SQL store (else nothing to purge there)."""
+    return privacy.purge_rasa_conversations if privacy.tracker_store_url() is not None else None
 
 
 def _quiet_http_logs() -> None:

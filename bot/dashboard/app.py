@@ -31,6 +31,7 @@ import jinja2
 from aiohttp import web
 from sqlalchemy.orm import sessionmaker
 
+from bot import patients
 from bot.escalation.service import Escalations
 from bot.staff import roster as roster_mod
 from bot.staff import sessions as staff_sessions
@@ -84,6 +85,7 @@ RESULTS = {
     "already_resolved": ("info", "It had already been resolved."),
     "refused": ("error", "That was refused: only active staff on the roster can do that."),
     "note_needed": ("error", "Write a short note saying what was done, then press Resolve."),
+    "forgotten": ("ok", "The patient's contact details and consent were deleted; this record stays."),
 }
 
 STAFF_KEY = "hsg_dashboard_staff"
@@ -513,6 +515,32 @@ class Dashboard:
         )
         return _redirect(back + f"?done={code}")
 
+    # -- the patient's rights (admins only) -----------------------------------------------------------
+    async def patient_data(self, request: web.Request) -> web.StreamResponse:
+        """Export (a JSON download) or forget, for the conversation behind an escalation."""
+        staff: CurrentStaff = request[STAFF_KEY]
+        what, ref = request.match_info["what"], request.match_info["id"]
+        if not staff.is_admin:
+            await self.db(auth.record, self.sessions, "patient_data_refused", staff, ref, what=what)
+            return self.error_page(403, "Admins only", "Only the clinic's administrators can do that.", staff)
+        data = await self.db(patients.export, ref, self.sessions)
+        if data is None:
+            return self.error_page(404, "No such escalation", "There is no escalation with that reference.", staff)
+        await self.db(auth.record, self.sessions, f"dashboard_patient_{what}", staff, ref)
+        if what == "export":
+            body = json.dumps(data, indent=1, ensure_ascii=False, default=str)
+            return web.Response(
+                text=body,
+                content_type="application/json",
+                charset="utf-8",
+                headers={"Content-Disposition": f'attachment; filename="patient-data-{ref}.json"'},
+            )
+        conv = data["conversation"]
+        await self.db(
+            patients.forget, conv["id"], conv["channel"], None, {"via": f"dashboard:{staff.id}"}, self.sessions
+        )
+        return _redirect(self.url("escalation", id=ref) + "?done=forgotten")
+
     # -- the roster (admins only) ------------------------------------------------------------------
     async def roster(self, request: web.Request) -> web.Response:
         staff: CurrentStaff = request[STAFF_KEY]
@@ -607,6 +635,7 @@ def create_dashboard(
     r.add_post("/logout", d.logout, name="logout")
     r.add_get("/events", d.events, name="events")
     r.add_get("/roster", d.roster, name="roster")
+    r.add_post(f"/escalations/{{id:{ID_PATTERN}}}/patient/{{what:export|forget}}", d.patient_data, name="patient_data")
     r.add_post("/roster/{id:[0-9]{1,9}}/{change:deactivate|reactivate}", d.roster_change, name="roster_change")
     r.add_get(f"/escalations/{{id:{ID_PATTERN}}}", d.escalation, name="escalation")
     r.add_post(f"/escalations/{{id:{ID_PATTERN}}}/acknowledge", d.acknowledge, name="acknowledge")

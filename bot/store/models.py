@@ -180,3 +180,12 @@ class LoginAttempt(Base):
     failures = Column(Integer, nullable=False, default=0)
     window_start = Column(DateTime, nullable=False, default=utcnow)
     blocked_until = Column(DateTime)
+
+
+class AuditPrunePermit(Base):
+    """Present only inside the retention purge's transaction: the audit log's DELETE trigger lets
+    rows go only while one exists (migration 0003)."""
+
+    __tablename__ = "audit_prune_permits"
+    id = Column(Integer, primary_key=True)
+    reason = Column(String(64), nullable=False)

@@ -233,3 +233,34 @@ def test_the_staff_commands_change_the_roster_and_are_audited(database, tmp_path
         assert len(audits(database, action)) == 1, action
     [m] = roster.roster(database.sessions)
     assert m.telegram_user_id == 78 and m.role == "admin" and not m.active
+
+
+def test_an_admin_exports_and_forgets_a_patients_data_from_the_dashboard(service, database, clock, nurse):
+    from bot import patients
+
+    add_staff("Admin Ann", None, "an admin's long password", sessions=database.sessions, role="admin")
+    ref = record(service, conv="conv-rights").id
+    patients.record_consent("conv-rights", "telegram", "9090", sessions=database.sessions)
+    app = mount(service, database, clock)
+
+    async def scenario(client):
+        await login(client)                                             # a nurse: refused
+        token = await page_csrf(client, f"/staff/escalations/{ref}")
+        r = await client.post(f"/staff/escalations/{ref}/patient/export", data={"csrf_token": token})
+        assert r.status == 403
+        client.session.cookie_jar.clear()
+        await login(client, "Admin Ann", "an admin's long password")
+        page = await client.get(f"/staff/escalations/{ref}")
+        token = csrf_of(await page.text())
+        r = await client.post(f"/staff/escalations/{ref}/patient/export", data={"csrf_token": token})
+        assert r.status == 200 and "attachment" in r.headers["Content-Disposition"]
+        data = json.loads(await r.text())
+        assert data["contact"]["address"] == "9090" and data["escalations"][0]["reference"] == ref
+        r = await client.post(f"/staff/escalations/{ref}/patient/forget", data={"csrf_token": token},
+                              allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"].endswith("?done=forgotten")
+
+    run(app, scenario)
+    assert patients.lookup("conv-rights", database.sessions) is None and service.get(ref) is not None
+    assert [a.action for a in audits(database, "dashboard_patient_export")] == ["dashboard_patient_export"]
+    assert audits(database, "patient_data_refused") and audits(database, "patient_data_forgotten")
