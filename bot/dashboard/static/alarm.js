@@ -51,7 +51,8 @@
 
   function show(state) {
     document.title = (state.waiting ? "(" + state.waiting + ") " : "") + baseTitle;
-    var loud = state.items.filter(function (e) { return !silenced.has(e.id); });
+    // silenced per reference AND level: an escalation raised to emergency sounds again
+    var loud = state.items.filter(function (e) { return !silenced.has(e.id + ":" + e.level); });
     if (loud.length) {
       bannerText.textContent = loud.length + " escalation" + (loud.length === 1 ? "" : "s") +
         " waiting for acknowledgement: " + loud.map(function (e) {
@@ -59,7 +60,7 @@
         }).join(", ");
       banner.hidden = false;
       banner.className = "alarm" + (loud.some(function (e) { return e.level === "emergency"; }) ? " alarm-emergency" : "");
-      banner.setAttribute("data-ids", loud.map(function (e) { return e.id; }).join(" "));
+      banner.setAttribute("data-ids", loud.map(function (e) { return e.id + ":" + e.level; }).join(" "));
     } else {
       banner.hidden = true;
     }
