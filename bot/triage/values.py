@@ -205,6 +205,10 @@ def _times(text: str) -> float | None:
     return number(t[: -len(" times")] if t.endswith(" times") else t)
 
 
+# a slash between two decimal readings ("37.4 / 38.0"): a list separator
+_READING_SLASH = re.compile(r"(?<=\d[.,]\d)(\s*)/(?=\s*\d{2,3}[.,]\d)")
+
+
 @dataclass
 class ValueMention:
     kind: str  # temperature | pain_score | pads_per_hour | duration_days | days_since_procedure
@@ -248,7 +252,7 @@ class ValueReader:
         self._temp = [
             re.compile(tnum + r"\s*(?:°|º|˚|deg(?:rees?)?\.?)?\s*(?P<u>c|f|celsius|centigrade|fahrenheit)\b"),
             re.compile(tnum + r"\s*(?:°|º|˚|degrees?\b|deg\b)"),
-            re.compile(rf"\b(?:{t_cues})\b[^\d.!?;]{{0,24}}?(?<![\d.,]){tnum}(?![\d]){not_other_unit}"),
+            re.compile(rf"\b(?:{t_cues})\b[^\d.!?;]{{0,24}}?(?<![\d.,]){tnum}(?![\d]|[.,]\d){not_other_unit}"),
             re.compile(
                 r"(?<![\d.,/])(?P<n>(?:3[4-9]|4[0-3])[.,]\d{1,2}|(?:9[3-9]|1[01]\d)\.\d{1,2})(?![\d/])" + not_other_unit
             ),
@@ -341,6 +345,8 @@ class ValueReader:
             r"the\s+day\s+before\s+yesterday|" + "|".join(WEEKDAYS) + r")\b"
         )
         self._procedure = re.compile(rf"\b(?:{proc})\b")
+        # "the test was at 9 this morning", "test at 10, cramps a 2 out of 10": a time, not a score
+        self._clock_before = re.compile(rf"\b(?:{proc})\b\s+(?:\w+\s+){{0,2}}?(?:at|@|for|by)\s*$")
         clock = r"(?P<h>\d{1,2})(?:[:.](?P<mi>\d{2}))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)"
         anchors = "|".join(sorted(ANCHOR_HOURS, key=len, reverse=True)).replace(" ", r"\s+")
         # "4 pads since breakfast (like 3 hours ago)": the time said as hours ago
@@ -403,6 +409,9 @@ class ValueReader:
         return ValueMention("temperature", value, m.start("n"), m.end(), shown, unit)
 
     def _temperatures(self, low: str, expecting: bool) -> list[ValueMention]:
+        """Every reading in the message (the highest decides). Readings listed with slashes,
+        "37.4 / 38.0 / 37.6", are read as a list, not as fractions (same length, same offsets)."""
+        low = _READING_SLASH.sub(lambda m: m.group(1) + ",", low)
         out: list[ValueMention] = []
         for m in DIGITS_POINT.finditer(low):  # "38 point 5", "101 dot 2"
             value = float(m.group("n")) + int(m.group("d")) / 10
@@ -450,6 +459,11 @@ class ValueReader:
         return out
 
     # -- pain scores -------------------------------------------------------------------------
+    def _clock_time(self, low: str, start: int, end: int) -> bool:
+        """The time of the test ("the test was at 9", "HSG at 10"), not a pain score. Only with the
+        procedure named: "pain at 9 this morning" stays a score (the safer reading)."""
+        return bool(self._clock_before.search(low[max(0, start - 40) : start]))
+
     def _pain_scores(self, low: str, expecting: bool, taken: list[ValueMention]) -> list[ValueMention]:
         out: list[ValueMention] = []
         m: re.Match[str] | None
@@ -457,7 +471,7 @@ class ValueReader:
         for pat in patterns:
             for m in pat.finditer(low):
                 s = m.start("n")
-                if any(v.start <= s < v.end for v in taken + out):
+                if any(v.start <= s < v.end for v in taken + out) or self._clock_time(low, s, m.end("n")):
                     continue
                 value = number(m.group("n"))
                 if value is not None and 0 <= value <= 10:
@@ -467,10 +481,14 @@ class ValueReader:
             # "was a 3 this morning, more like a 6 now": a score said just before the first one read
             # (same sentence, "a"/"was"/"at" before it), so the rise can be seen
             window = low[max(0, first.start - 40) : first.start]
-            prev = list(self._pain_prev.finditer(window))
+            base = first.start - len(window)
+            prev = [
+                p
+                for p in self._pain_prev.finditer(window)
+                if not self._clock_time(low, base + p.start("n"), base + p.end("n"))
+            ]
             if prev and not re.search(r"[.!?;]", window[prev[-1].end() :]):
                 m = prev[-1]
-                base = first.start - len(window)
                 out.append(
                     ValueMention("pain_score", float(m.group("n")), base + m.start("n"), base + m.end(), m.group("n"))
                 )
