@@ -128,9 +128,11 @@ def bars(rows: list[dict[str, Any]]) -> str:
     width, height, pad = 900, 260, 40
     n = max(1, len(rows))
     band = (width - 2 * pad) / n
-    y = lambda v: height - pad - v * (height - 2 * pad)  # noqa: E731 - a scale, read once
+    floor = 0.5  # the axis starts at 0.5: the differences that matter are near the top
+    y = lambda v: height - pad - max(0.0, v - floor) / (1 - floor) * (height - 2 * pad)  # noqa: E731
     parts = [
         f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="plot-title" class="plot">',
+        f'<text x="2" y="{height - pad + 4}" class="small">{floor:g}</text><text x="2" y="{pad + 4}" class="small">1</text>',
         '<title id="plot-title">First-sight red-flag (dark) and emergency (light) sensitivity per set</title>',
     ]
     for value in TARGETS.values():
