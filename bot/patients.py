@@ -25,18 +25,10 @@ from sqlalchemy.orm import sessionmaker
 
 from bot.store import telegram_inbox
 from bot.store.audit import audit
-from bot.store.db import transaction, with_retries
+from bot.store.db import sessions_or_default, transaction, with_retries
 from bot.store.models import AuditEntry, Conversation, Escalation, PatientContact, utcnow
 
 TELEGRAM = "telegram"
-
-
-def _sessions(sessions: sessionmaker | None) -> sessionmaker:
-    if sessions is not None:
-        return sessions
-    from bot.store.db import default
-
-    return default().sessions
 
 
 @dataclass(frozen=True)
@@ -92,7 +84,7 @@ def upsert_contact(conversation_id: str, channel: str, address: str, sessions: s
 
     def run() -> Contact:
         now = utcnow()
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             _ensure_conversation(s, conversation_id, channel, now)
             row = _contact_row(s, conversation_id, channel, address)
             s.flush()
@@ -110,7 +102,7 @@ def record_consent(
 
     def run() -> Contact:
         now = utcnow()
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             _ensure_conversation(s, conversation_id, channel, now)
             row = _contact_row(s, conversation_id, channel, address)
             first = row.consent_at is None
@@ -136,7 +128,7 @@ def record_refusal(conversation_id: str, channel: str, sessions: sessionmaker | 
     """The patient declined: nothing about them is stored but this audit line (opaque id)."""
 
     def run() -> None:
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             audit(s, "patient_consent_declined", actor_type="patient", actor_id=conversation_id, channel=channel)
 
     with_retries(run, what="recording a refusal")
@@ -144,7 +136,7 @@ def record_refusal(conversation_id: str, channel: str, sessions: sessionmaker | 
 
 def lookup(conversation_id: str, sessions: sessionmaker | None = None) -> Contact | None:
     def run() -> Contact | None:
-        with _sessions(sessions)() as s:
+        with sessions_or_default(sessions)() as s:
             return _as_contact(s.get(PatientContact, conversation_id))
 
     return with_retries(run, what="looking up a patient contact")
@@ -152,7 +144,7 @@ def lookup(conversation_id: str, sessions: sessionmaker | None = None) -> Contac
 
 def lookup_address(channel: str, address: str, sessions: sessionmaker | None = None) -> Contact | None:
     def run() -> Contact | None:
-        with _sessions(sessions)() as s:
+        with sessions_or_default(sessions)() as s:
             return _as_contact(
                 s.execute(
                     select(PatientContact).where(
@@ -183,7 +175,7 @@ def forget(
 
     def run() -> Forgotten:
         now = utcnow()
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             contact = s.get(PatientContact, conversation_id)
             chat = str(address) if address is not None else (contact.address if contact else None)
             contact_deleted = contact is not None
@@ -224,7 +216,7 @@ def forget(
 def export(key: str, sessions: sessionmaker | None = None, rasa_events: Any = None) -> dict[str, Any] | None:
     """Everything held about one conversation (by its id or an escalation's reference), as plain
     JSON-ready data; audited. rasa_events(conversation_id) -> list adds Rasa's own copy."""
-    factory = _sessions(sessions)
+    factory = sessions_or_default(sessions)
     with transaction(factory) as s:
         esc_by_ref = s.get(Escalation, key) if key.startswith("H-") else None
         conversation_id = esc_by_ref.conversation_id if esc_by_ref is not None else key

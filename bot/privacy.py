@@ -12,11 +12,15 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
+
+from bot.store.db import chunks
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,69 +52,59 @@ def tracker_store_url(endpoints: Path | None = None) -> URL | None:
     )
 
 
-def forget_rasa_conversation(sender_id: str, endpoints: Path | None = None) -> int:
-    """Delete the sender's events; returns how many were deleted."""
+@contextmanager
+def _events(endpoints: Path | None, purpose: str) -> Iterator[Connection | None]:
+    """A transaction on Rasa's events table, or None when Rasa has stored nothing yet."""
     url = tracker_store_url(endpoints)
     if url is None:
-        raise RuntimeError("Rasa's tracker store is not an SQL store: cannot delete a conversation")
+        raise RuntimeError(f"Rasa's tracker store is not an SQL store: cannot {purpose}")
     engine = create_engine(url, future=True)
     try:
         if not inspect(engine).has_table("events"):
-            return 0  # Rasa has stored nothing yet
+            yield None
+            return
         with engine.begin() as c:
-            return c.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
+            yield c
     finally:
         engine.dispose()
+
+
+def forget_rasa_conversation(sender_id: str, endpoints: Path | None = None) -> int:
+    """Delete the sender's events; returns how many were deleted."""
+    with _events(endpoints, "delete a conversation") as c:
+        if c is None:
+            return 0
+        return c.execute(text("DELETE FROM events WHERE sender_id = :s"), {"s": sender_id}).rowcount
 
 
 def purge_rasa_conversations(before_epoch: float, endpoints: Path | None = None) -> int:
     """Delete every conversation whose latest event is older than before_epoch (retention);
     returns how many conversations went. Whole conversations only: a partial tracker would
     replay as a different conversation."""
-    url = tracker_store_url(endpoints)
-    if url is None:
-        raise RuntimeError("Rasa's tracker store is not an SQL store: cannot apply retention to it")
-    engine = create_engine(url, future=True)
-    try:
-        if not inspect(engine).has_table("events"):
+    with _events(endpoints, "apply retention to it") as c:
+        if c is None:
             return 0
-        with engine.begin() as c:
-            old = [
-                r[0]
-                for r in c.execute(
-                    text("SELECT sender_id FROM events GROUP BY sender_id HAVING MAX(timestamp) < :t"),
-                    {"t": before_epoch},
-                )
-            ]
-            for i in range(0, len(old), 500):
-                chunk = old[i : i + 500]
-                marks = ", ".join(f":s{j}" for j in range(len(chunk)))
-                c.execute(
-                    text(f"DELETE FROM events WHERE sender_id IN ({marks})"),
-                    {f"s{j}": sid for j, sid in enumerate(chunk)},
-                )
-            return len(old)
-    finally:
-        engine.dispose()
+        sql = text("SELECT sender_id FROM events GROUP BY sender_id HAVING MAX(timestamp) < :t")
+        old = [r[0] for r in c.execute(sql, {"t": before_epoch})]
+        for chunk in chunks(old):
+            marks = ", ".join(f":s{j}" for j in range(len(chunk)))
+            c.execute(
+                text(f"DELETE FROM events WHERE sender_id IN ({marks})"), {f"s{j}": v for j, v in enumerate(chunk)}
+            )
+        return len(old)
 
 
 def rasa_conversation_events(sender_id: str, endpoints: Path | None = None) -> list[dict]:
     """Rasa's stored events of one conversation (for the patient's copy of her data)."""
-    url = tracker_store_url(endpoints)
-    if url is None:
+    if tracker_store_url(endpoints) is None:
         return []
-    engine = create_engine(url, future=True)
-    try:
-        if not inspect(engine).has_table("events"):
+    with _events(endpoints, "read a conversation") as c:
+        if c is None:
             return []
-        with engine.connect() as c:
-            rows = c.execute(text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender_id})
-            out = []
-            for (data,) in rows:
-                try:
-                    out.append(json.loads(data))
-                except (TypeError, ValueError):
-                    out.append({"unreadable": True})
-            return out
-    finally:
-        engine.dispose()
+        out = []
+        for (data,) in c.execute(text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"), {"s": sender_id}):
+            try:
+                out.append(json.loads(data))
+            except (TypeError, ValueError):
+                out.append({"unreadable": True})
+        return out

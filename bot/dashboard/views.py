@@ -147,10 +147,9 @@ def alert_state(rows: Iterable[OutboxMessage], now: dt.datetime) -> dict[str, An
     mains = [r for r in alerts if r.kind in ("alert", "realert")]
     started = max(r.created_at for r in mains) if mains else alerts[0].created_at
     relevant = [r for r in alerts if r.created_at >= started]
-    sent = sorted({r.target for r in relevant if r.status in ("sent", "digested") and r.target != "*"})
+    # a row still addressed to every target ("*") that was marked delivered names no target
+    sent = sorted({"staff" if r.target == "*" else r.target for r in relevant if r.status in ("sent", "digested")})
     failed = sorted({r.target for r in relevant if r.status == "dead"} - set(sent))
-    if sent == [] and any(r.status in ("sent", "digested") for r in relevant):
-        sent = ["staff"]
     if sent:
         text = "alert delivered (" + ", ".join(sent) + ")"
         return {

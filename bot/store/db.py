@@ -131,3 +131,14 @@ def default() -> Database:
 
         _default = Database(settings.get().database_url)
     return _default
+
+
+def sessions_or_default(sessions: sessionmaker | None) -> sessionmaker:
+    """The given session factory, or the process-wide database's (callers that take an optional one)."""
+    return sessions if sessions is not None else default().sessions
+
+
+def chunks(items: list[T], n: int = 500) -> Iterator[list[T]]:
+    """Slices of at most n, for IN (...) lists that stay under the databases' parameter limits."""
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.settings import Retention
 
 from .audit import audit
-from .db import transaction
+from .db import chunks, transaction
 from .models import (
     AuditEntry,
     AuditPrunePermit,
@@ -105,8 +105,7 @@ def _escalations(s: Session, before: dt.datetime) -> int:
             select(Escalation.id).where(Escalation.status == "resolved", Escalation.resolved_at < before)
         ).scalars()
     )
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for chunk in chunks(ids):
         s.execute(delete(OutboxMessage).where(OutboxMessage.escalation_id.in_(chunk)))
         s.execute(delete(Escalation).where(Escalation.id.in_(chunk)))
     return len(ids)
@@ -120,8 +119,7 @@ def _conversations(s: Session, before: dt.datetime) -> tuple[int, int]:
         ).scalars()
     )
     contacts = 0
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for chunk in chunks(ids):
         contacts += s.execute(delete(PatientContact).where(PatientContact.conversation_id.in_(chunk))).rowcount or 0
         s.execute(delete(Conversation).where(Conversation.id.in_(chunk)))
     return len(ids), contacts
@@ -172,8 +170,3 @@ def prune_audit(
             archive_sha256=digest,
         )
     return path, deleted
-
-
-def count(sessions: sessionmaker, model: Any) -> int:
-    with sessions() as s:
-        return int(s.execute(select(func.count()).select_from(model)).scalar() or 0)

@@ -12,12 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .audit import audit
-from .db import default, transaction, with_retries
+from .db import chunks, sessions_or_default, transaction, with_retries
 from .models import TelegramUpdate, utcnow
-
-
-def _sessions(sessions: sessionmaker | None) -> sessionmaker:
-    return sessions or default().sessions
 
 
 def delete_chat(s: Session, chat: str) -> int:
@@ -27,7 +23,7 @@ def delete_chat(s: Session, chat: str) -> int:
         for uid, payload in s.execute(select(TelegramUpdate.update_id, TelegramUpdate.payload))
         if _chat_of(payload) == chat
     ]
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids):
         s.execute(delete(TelegramUpdate).where(TelegramUpdate.update_id.in_(chunk)))
     return len(ids)
 
@@ -50,14 +46,9 @@ def _chat_of(payload: Any) -> str | None:
     return None
 
 
-def _chunks(items: list[Any], n: int) -> Iterable[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
-
-
 def store_update(update_id: int, payload: dict[str, Any], sessions: sessionmaker | None = None) -> bool:
     """Store a webhook update (committed on return). False when that update_id was already stored."""
-    factory = _sessions(sessions)
+    factory = sessions_or_default(sessions)
 
     def run() -> bool:
         with factory() as s:
@@ -81,7 +72,7 @@ def pending_updates(
     skip = list(exclude)
 
     def run() -> list[tuple[int, dict[str, Any]]]:
-        with _sessions(sessions)() as s:
+        with sessions_or_default(sessions)() as s:
             stmt = (
                 select(TelegramUpdate.update_id, TelegramUpdate.payload)
                 .where(TelegramUpdate.processed_at.is_(None), TelegramUpdate.attempts < max_attempts)
@@ -98,7 +89,7 @@ def mark_update_processed(update_id: int, sessions: sessionmaker | None = None) 
     """Processed: keep only {update_id, chat_id} (for deduplication and /forget), not the text."""
 
     def run() -> None:
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             row = s.get(TelegramUpdate, update_id)
             if row is None:  # forgotten while it was processed (/forget itself)
                 return
@@ -114,7 +105,7 @@ def record_update_failure(update_id: int, max_attempts: int = 5, sessions: sessi
     """Processing raised: count the attempt; after max_attempts the update is given up (and reduced)."""
 
     def run() -> int:
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             row = s.get(TelegramUpdate, update_id)
             if row is None:
                 return 0
@@ -132,7 +123,7 @@ def prune_updates(older_than: dt.timedelta, sessions: sessionmaker | None = None
     """Delete processed updates received before now - older_than (Telegram stops redelivering)."""
 
     def run() -> int:
-        with transaction(_sessions(sessions)) as s:
+        with transaction(sessions_or_default(sessions)) as s:
             result = s.execute(
                 delete(TelegramUpdate).where(
                     TelegramUpdate.processed_at.is_not(None), TelegramUpdate.received_at < utcnow() - older_than
@@ -147,7 +138,7 @@ def stored_update_ids(chat_id: int | str | None = None, sessions: sessionmaker |
     """update_ids stored (for one chat, if given), for inspection and tests."""
 
     def run() -> list[int]:
-        with _sessions(sessions)() as s:
+        with sessions_or_default(sessions)() as s:
             rows = s.execute(
                 select(TelegramUpdate.update_id, TelegramUpdate.payload).order_by(TelegramUpdate.update_id)
             ).all()
@@ -158,7 +149,7 @@ def stored_update_ids(chat_id: int | str | None = None, sessions: sessionmaker |
 
 def update_state(update_id: int, sessions: sessionmaker | None = None) -> dict[str, Any] | None:
     def run() -> dict[str, Any] | None:
-        with _sessions(sessions)() as s:
+        with sessions_or_default(sessions)() as s:
             row = s.get(TelegramUpdate, update_id)
             if row is None:
                 return None

@@ -1,5 +1,4 @@
 """The outbox relay against the Telegram Bot API emulator: delivery, retries, edits, no loss."""
-import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from bot.channels.telegram.api import make_bot
 from bot.channels.telegram.staff import TelegramStaffNotifier
 from bot.store.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay
+from support.relay import drain
 from support.telegram_emulator import TelegramEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,18 +36,6 @@ def relay_for(database, service, emu, **kw):
     bot = make_bot(emu.token, emu.base_url)
     return OutboxRelay(database.sessions, service, TelegramStaffNotifier(bot, STAFF_CHAT),
                        is_postgres=database.is_postgres, backoff_base=0.05, **kw), bot
-
-
-def drain(relay, bot, rounds=40, pause=0.1):
-    async def go():
-        await bot.initialize()
-        try:
-            for _ in range(rounds):
-                await relay.run_once()
-                await asyncio.sleep(pause)
-        finally:
-            await bot.shutdown()
-    asyncio.run(go())
 
 
 def rows(database, target=None):

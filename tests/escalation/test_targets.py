@@ -18,6 +18,7 @@ from bot.channels.telegram.staff import TelegramStaffNotifier
 from bot.store.models import OutboxMessage
 from bot.escalation.relay import OutboxRelay
 from bot.settings import Smtp
+from support.relay import drain
 from support.smtp import SmtpServer
 from support.telegram_emulator import TelegramEmulator
 
@@ -59,25 +60,13 @@ def rows(database, target=None):
         return s.execute(q).scalars().all()
 
 
-def run(relay, bot, rounds, pause=0.05):
-    async def go():
-        await bot.initialize()
-        try:
-            for _ in range(rounds):
-                await relay.run_once()
-                await asyncio.sleep(pause)
-        finally:
-            await bot.shutdown()
-    asyncio.run(go())
-
-
 def test_each_alert_goes_to_every_target_once_and_email_holds_no_health_data(database, service, emu, smtp):
     bot = make_bot(emu.token, emu.base_url)
     targets = {"telegram": TelegramStaffNotifier(bot, STAFF_CHAT), "dashboard": wiring.DashboardTarget(),
                "email": EmailNotifier(smtp_settings(smtp.port), "Riverside", "https://clinic.test/staff/")}
     relay = OutboxRelay(database.sessions, service, targets, is_postgres=database.is_postgres, backoff_base=0.05)
     r = record(service, "conv-t1")
-    run(relay, bot, rounds=3)
+    drain(relay, bot, rounds=3, pause=0.05)
     assert sorted((x.target, x.status) for x in rows(database)) == [
         ("dashboard", "sent"), ("email", "sent"), ("telegram", "sent")]
     [mail] = smtp.inbox.messages
@@ -145,7 +134,7 @@ def test_a_burst_of_200_sends_the_emergency_first_and_folds_the_flood_into_a_dig
     bot = make_bot(emu.token, emu.base_url)
     relay = OutboxRelay(database.sessions, service, TelegramStaffNotifier(bot, STAFF_CHAT, max_per_minute=20),
                         is_postgres=database.is_postgres, backoff_base=0.05)
-    run(relay, bot, rounds=15)
+    drain(relay, bot, rounds=15, pause=0.05)
     log = [c for c in emu.call_log if c.method == "sendMessage"]
     first = log[0]
     print(f"\nburst of 200: first Telegram message {first.received_at - burst_end:.3f} s after the burst "

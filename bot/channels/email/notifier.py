@@ -10,6 +10,7 @@ smtplib blocks, so it runs in a thread; SMTP 4xx and network errors are retried 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -79,8 +80,6 @@ class EmailNotifier:
         return {"digest": len(views), "message_id": msg_id}
 
     def _message(self, subject: str, body: str, msg_id: str) -> EmailMessage:
-        import datetime as dt
-
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = subject, self.smtp.sender, ", ".join(self.smtp.recipients)
         msg["Message-ID"], msg["Date"] = msg_id, format_datetime(dt.datetime.now(dt.timezone.utc))
