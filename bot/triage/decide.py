@@ -42,6 +42,9 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+_STILL = re.compile(r"\b(?:still|again|came back|come back|coming back|returned|yet to (?:stop|go|settle))\b", re.I)
+
+
 class _Flags(TypedDict):
     """How a mention was said: the flag fields of Finding, passed to it as keyword arguments."""
 
@@ -121,6 +124,7 @@ class Decider:
         if m.corrected:
             f.values["read_as"] = dict(m.corrected)
         f.values["_sentence"] = m.sentence
+        f.values["_sentence_text"] = m.sentence_text or ""
         return f
 
     def _implicit(self, concept_id: str, m: Mention) -> Finding:
@@ -215,8 +219,16 @@ class Decider:
                 f.values["temperature"] = (fever_readings or temps)[0].text
 
         # -- pain scores, pads
+        # a score said in a sentence about the test itself ("when the dye went in, the cramp was
+        # like a 10") rates that moment, not now, even where the cue did not reach the number
+        at_clinic = {f.values.get("_sentence") for f in current if "during_procedure" in f.modifiers}
+        now_told = {f.values.get("_sentence") for f in current if "during_procedure" not in f.modifiers}
         for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
-            vals = [m for m in value_mentions if m.reading.kind == kind]
+            vals = [
+                m
+                for m in value_mentions
+                if m.reading.kind == kind and not (m.sentence in at_clinic and m.sentence not in now_told)
+            ]
             if not vals:
                 continue
             # a score said beside the symptom it rates wins over one rating something else
@@ -327,6 +339,9 @@ class Decider:
             # A normal reading on its own: the patient checked; no fever by reading (clinical facts:
             # a reading given to reassure is not a fever); reassure (self-care), note the value.
             m = next(mm for mm in value_mentions if mm.value is temps[0])
+            # "is 37.5 a fever?": a question about a reading, answered as a question (info); a
+            # reading told ("checked, 36.9, all fine") is still answered with reassurance
+            reassuring = level == "info" and (m.sentence_text or "").rstrip().endswith("?")
             f = Finding(
                 concept="temperature_reading",
                 name="Temperature reading",
@@ -334,8 +349,9 @@ class Decider:
                 text=m.text,
                 start=m.start,
                 end=m.end,
-                level="self_care",
-                reason=f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading",
+                level="info" if reassuring else "self_care",
+                reason=f"reading {temps[0].text} is below {self._threshold_text()}: no fever by reading"
+                + (", asked about" if reassuring else ""),
                 values={"temperature": temps[0].text},
             )
             active.append(f)
@@ -351,6 +367,7 @@ class Decider:
         shown_findings = findings + [f for f in active if id(f) not in listed]
         for f in shown_findings:
             f.values.pop("_sentence", None)
+            f.values.pop("_sentence_text", None)
         return Decision(
             level=level,
             findings=shown_findings,
@@ -445,7 +462,10 @@ class Decider:
                     known = (f.values.get("duration_days"), values.days_since_procedure)
                 elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
-                if "resolved" in f.modifiers:
+                lingering = bool(_STILL.search(str(f.values.get("_sentence_text") or f.text)))
+                beyond = elapsed is not None and window is not None and elapsed > window
+                if "resolved" in f.modifiers and not (lingering and beyond):
+                    # "less than before" on day 7 is still there past its window: not settled
                     reason = "expected after-effect, settling or gone"
                 elif "persisting" in f.modifiers and (elapsed is None or window is None or elapsed > 0):
                     level = "routine"

@@ -261,7 +261,7 @@ class ValueReader:
         self._temp_bare = re.compile(r"(?<![\d.,/])(?P<n>\d{2,3}(?:[.,]\d{1,2})?)(?![\d/])" + not_other_unit)
         pnum = r"(?P<n>10|[0-9](?:\.5)?|zero|one|two|three|four|five|six|seven|eight|nine|ten)"
         self._pain = [
-            re.compile(rf"(?<![\d.,]){pnum}\s*(?:/|out\s+of|outta|of|on\s+a\s+scale\s+of)\s*(?:10|ten)\b"),
+            re.compile(rf"(?<![\d.,]){pnum}\s*(?:/|out\s+of|outta|of|on|sur|over|on\s+a\s+scale\s+of)\s*(?:10|ten)\b"),
             re.compile(rf"\b(?:{p_cues})\b[^\d.!?;]{{0,16}}?\b{pnum}\b(?![.,]\d){not_other_unit}"),
             re.compile(rf"\b(?:{p_digit_cues})\s+(?P<n>10|[0-9](?:\.5)?)\b(?![.,]\d){not_other_unit}"),
         ]
