@@ -42,7 +42,36 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-_STILL = re.compile(r"\b(?:still|again|came back|come back|coming back|returned|yet to (?:stop|go|settle))\b", re.I)
+_STILL = re.compile(r"\b(?:still|yet to (?:stop|go|settle))\b", re.I)
+_AGAIN = re.compile(r"\b(?:again|came back|come back|coming back|returned|back again)\b", re.I)
+
+
+_CLAUSE_END = re.compile(r"[.;!?,]|\bbut\b|\band\b", re.I)
+
+
+def _clause_of(text: str, start: int, end: int) -> str:
+    """The clause a mention stands in: "cramps pretty much gone, a little spotting still" gives
+    "cramps pretty much gone" for the cramps, so the "still" of the spotting is not theirs."""
+    before = [m.end() for m in _CLAUSE_END.finditer(text, 0, start)]
+    after = _CLAUSE_END.search(text, end)
+    return text[(before[-1] if before else 0) : (after.start() if after else len(text))]
+
+
+_TOLD_NOW = re.compile(
+    r"^\s*(?:i'?ve\s+|i\s+|she'?s\s+|she\s+|but\s+)?(?:got|have|having|had|there'?s|there\s+is|it'?s|its|"
+    r"mine'?s|mine\s+is|still)\b[^.!?]{0,40}?\b(?:today|now|tonight|this\s+morning|right\s+now|atm|"
+    r"at\s+the\s+moment|since)\b",
+    re.I,
+)
+
+
+def _asked_then_told(text: str, end: int) -> bool:
+    """A question about a symptom answered at once by the patient's own report of it, with no
+    symptom word of its own: "How long will the discharge last? Got a fair bit today"."""
+    q = text.find("?", end)
+    if q < 0 or re.search(r"[.!]", text[end:q]):
+        return False
+    return bool(_TOLD_NOW.search(text[q + 1 :]))
 
 
 class _Flags(TypedDict):
@@ -89,6 +118,11 @@ class Decider:
             "proxy": proxy or ("other_person" in c and not other),
             "historical": "historical" in c,
         }
+
+    def _said_now(self, text: str, start: int) -> bool:
+        """A now-word ("now", "at the moment") just before a value: the value is the current one."""
+        assert self._now is not None  # values.yml lists now_words
+        return bool(self._now.search(text[max(0, start - 18) : start]))
 
     def _before_the_test(self, m: Mention, klass: str) -> bool:
         """The test is still ahead (context.yml test_still_ahead) and the sentence asks or
@@ -176,6 +210,13 @@ class Decider:
                     continue  # "it's not a 7", "during the test it was an 8": not now
                 value_mentions.append(m)
 
+        for f in findings:  # "How long will the discharge last? Got a fair bit today."
+            if (
+                f.hypothetical
+                and not (f.negated or f.other_experiencer or f.historical)
+                and _asked_then_told(text, f.end)
+            ):
+                f.hypothetical = False
         current = [f for f in findings if f.counts]
         self._same_episode_at_the_clinic(current, text)
         present = {f.concept for f in current}
@@ -235,6 +276,12 @@ class Decider:
             # ("cramps 3/10, netflix 10/10")
             beside = [m for m in vals if any(self._takes(f, key) and abs(f.start - m.start) <= 30 for f in current)]
             best = max(beside or vals, key=lambda mm: mm.reading.value)
+            # "7/10 during, now a 2": a low score said as now is the pain now (a severe score
+            # earlier that day still counts when the pain now is only moderate)
+            said_now = [mm for mm in vals if self._said_now(text, mm.start)]
+            settled = float(self.t["severe_pain_score"]) - 4
+            if kind == "pain_score" and said_now and said_now[-1].reading.value <= settled:
+                best = said_now[-1]
             setattr(values, key, best.reading.value)
             targets = [f for f in current if self._takes(f, key)]
             if not targets:
@@ -316,6 +363,7 @@ class Decider:
         # -- levels
         active = current + [f for f in _unique(revisited) if f not in current]
         for f in active:
+            f.values["_clause"] = _clause_of(text, f.start, f.end)
             self._assess(f, values, fever_readings, temps)
         for f in findings:
             if not f.counts:
@@ -368,6 +416,7 @@ class Decider:
         for f in shown_findings:
             f.values.pop("_sentence", None)
             f.values.pop("_sentence_text", None)
+            f.values.pop("_clause", None)
         return Decision(
             level=level,
             findings=shown_findings,
@@ -462,7 +511,11 @@ class Decider:
                     known = (f.values.get("duration_days"), values.days_since_procedure)
                 elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
-                lingering = bool(_STILL.search(str(f.values.get("_sentence_text") or f.text)))
+                # "still" in its own clause; "started again" anywhere in its sentence
+                lingering = bool(
+                    _STILL.search(str(f.values.get("_clause") or f.text))
+                    or _AGAIN.search(str(f.values.get("_sentence_text") or ""))
+                )
                 beyond = elapsed is not None and window is not None and elapsed > window
                 if "resolved" in f.modifiers and not (lingering and beyond):
                     # "less than before" on day 7 is still there past its window: not settled

@@ -73,6 +73,25 @@ ANCHOR_HOURS = {
 }
 
 
+_CLOCK = r"\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)?"
+_CLOCK_ITEM = re.compile(r"(\d{1,2})(?:[:.](\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?")
+_PAD_TIMES = re.compile(
+    r"\b(?:changed|changing|change|swapped|new|soaked|through)\s+(?:my\s+|a\s+|the\s+)?"
+    r"(?:pads?|towels?|sanitary\s+towels?|tampons?|liners?)\s+(?:at\s+)?"
+    rf"(?P<times>{_CLOCK}(?:\s*(?:,|and|then|&)\s*{_CLOCK}){{2,}})"
+)
+
+
+def _clock_of(item: tuple[str, str, str]) -> float | None:
+    hour, minute, ap = item
+    h = int(hour) + (int(minute) / 60 if minute else 0.0)
+    if h >= 24 or (minute and int(minute) >= 60):
+        return None
+    if ap.startswith("p") and h < 12:
+        h += 12
+    return h
+
+
 def _clock_hours(m: re.Match | None, anchors: dict[str, float]) -> float | None:
     if m is None:
         return None
@@ -386,6 +405,7 @@ class ValueReader:
         found += self._temperatures(low, expecting == "temperature")
         found += self._pain_scores(low, expecting == "pain_score", taken=found)
         found += self._pads_rates(low, expecting == "pads_per_hour", taken=found)
+        found += self._pads_at_times(low, taken=found)
         found += self._pads_since(low, now, taken=found)
         found += self._days(low, expecting == "days_since_procedure", self._today(low, now.date()), taken=found)
         return sorted(found, key=lambda v: v.start)
@@ -590,6 +610,25 @@ class ValueReader:
             if m and (answer := number(m.group("n"))) is not None:
                 add(answer, m.start(), m.end(), True)
         return out
+
+    # -- "changed pads at 7, 7:40, 8:20 and now again" ------------------------------------------
+    def _pads_at_times(self, low: str, taken: list[ValueMention]) -> list[ValueMention]:
+        """Pad changes listed by clock time: the changes between the first and last time said,
+        over that span (two changes in 80 minutes is 1.5 an hour)."""
+        if any(v.kind == "pads_per_hour" for v in taken):
+            return []
+        m = _PAD_TIMES.search(low)
+        if not m:
+            return []
+        times = [_clock_of(t) for t in _CLOCK_ITEM.findall(m.group("times"))]
+        times = [t for t in times if t is not None]
+        for i in range(1, len(times)):
+            while times[i] <= times[i - 1]:  # "11:30, 12:10, 1" runs past noon
+                times[i] += 12
+        if len(times) < 2 or times[-1] - times[0] <= 0:
+            return []
+        rate = (len(times) - 1) / max(times[-1] - times[0], 0.5)
+        return [ValueMention("pads_per_hour", round(rate, 2), m.start(), m.end(), m.group(0).strip())]
 
     # -- "4 pads since lunch and it's only 3pm" --------------------------------------------------
     def _pads_since(self, low: str, now: _dt.datetime, taken: list[ValueMention]) -> list[ValueMention]:
