@@ -74,6 +74,14 @@ def _asked_then_told(text: str, end: int) -> bool:
     return bool(_TOLD_NOW.search(text[q + 1 :]))
 
 
+_AT_CLINIC_IN_SPAN = re.compile(
+    r"\bon the (?:table|bed|couch|trolley|x-?ray table)\b|\bduring the (?:test|procedure|dye|hsg|x-?ray)\b", re.I
+)
+
+
+_SEVERE_IN_SPAN = re.compile(r"\b(?:killing me|in agony|agony|unbearable|excruciating|agonising|agonizing)\b", re.I)
+
+
 class _Flags(TypedDict):
     """How a mention was said: the flag fields of Finding, passed to it as keyword arguments."""
 
@@ -141,6 +149,12 @@ class Decider:
         assert m.concept is not None  # called for concept mentions only
         concept = self.k.concepts[m.concept]
         mods = sorted(c for c in m.categories if c in MODIFIERS)
+        if "during_procedure" not in mods and _AT_CLINIC_IN_SPAN.search(m.text):
+            # the words that place it are inside the symptom's own phrase ("passed out on the
+            # table for a few seconds"), where no cue can reach them
+            mods.append("during_procedure")
+        if "severe" not in mods and _SEVERE_IN_SPAN.search(m.text):
+            mods.append("severe")  # "left side is killing me": the severity is part of the phrase
         flags = self._flags(m)
         flags["hypothetical"] = flags["hypothetical"] or self._before_the_test(m, concept.klass)
         if concept.lasting:

@@ -214,7 +214,10 @@ _SUPPOSES = re.compile(
     r"scheduled|booked|next week|tomorrow|coming up)\b|'d\b"
 )
 # "lips? no." "pain: none" "bleeding - nil": the answer right after the sign
-_ANSWERED_NO = re.compile(r"^\s*(?:\?+|:|-|=)\s*(?:no|nope|none|nil|nah|negative|not at all|zero|n/a)\b", re.I)
+# (the answer stands alone: "?? no bleeding" denies the bleeding, not what was asked)
+_ANSWERED_NO = re.compile(
+    r"^\s*(?:\?+|:|-|=)\s*(?:no|nope|none|nil|nah|negative|not at all|zero|n/a)(?=\s*(?:[.,;!?)]|$))", re.I
+)
 
 # words a question may start with before its question word ("Also is it normal...", "So what if...")
 _FILLERS = r"(?:(?:also|so|and|but|just|ok|okay|oh|and also|quick question|one more thing|another thing|hi|hey|lol|like|sorry)\W+)*"  # noqa: E501
