@@ -95,6 +95,9 @@ def run_rasa(
     )
     sys.argv = ["rasa", *rasa_argv(model, port, str(endpoints), web_origins, data_dir, credentials)]
     hide_sql_parameters()
+    from bot import rasa_speedups
+
+    rasa_speedups.apply()
     rasa_main()
 
 
