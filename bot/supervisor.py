@@ -156,6 +156,11 @@ def run(model: str, wait_seconds: float = 300) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    # the schema first, once: five processes migrating a new database at the same moment race
+    # ("table audit_log already exists") and the loser would stop the whole deployment
+    if subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], cwd=ROOT, env=env).returncode != 0:
+        print("could not create or upgrade the database schema", file=sys.stderr)
+        return 1
     for s in procs:
         print(f"starting {s.name}: {' '.join(s.argv[:3])} ...", flush=True)
         s.proc = subprocess.Popen(s.argv, cwd=ROOT, env={**env, **s.env})

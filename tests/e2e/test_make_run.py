@@ -26,7 +26,9 @@ def _free():
 
 def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
     ports = {"HSG_RASA_PORT": _free(), "HSG_ACTION_PORT": _free(), "HSG_WEB_PORT": _free()}
-    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONPATH": str(ROOT)}
+    # a new escalation database: five processes start at once and must not race to create it
+    env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
     env.pop("TELEGRAM_BOT_TOKEN", None)
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--model", str(trained_model())], cwd=ROOT,
