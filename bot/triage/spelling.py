@@ -8,15 +8,57 @@ unknown word, cached, so the hot path stays well under a millisecond.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from itertools import combinations
+from pathlib import Path
 
+import wordfreq
 from wordfreq import zipf_frequency
 
 RARE_ZIPF = 2.5
 MIN_LENGTH = 4
 MAX_LENGTH = 20  # longer "words" are not misspellings (and would be costly to look up)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("HSG_CACHE_DIR") or Path.home() / ".cache" / "hsg-aftercare")
+
+
+def common_words(languages: Iterable[str]) -> frozenset[str]:
+    """Words common (Zipf >= RARE_ZIPF) in any of these languages and not in English, of a length
+    the corrector looks at. Asking wordfreq word by word would hold every language's whole table
+    in each process (about 150 MB for eight languages, in the action server, the web app and
+    Rasa alike); the list it yields is about 20 MB, built once per machine in a child process
+    (about 6 s) and cached under HSG_CACHE_DIR (default ~/.cache/hsg-aftercare)."""
+    langs = sorted(set(languages))
+    if not langs:
+        return frozenset()
+    from importlib.metadata import version
+
+    key = hashlib.sha256(f"{langs}|{version('wordfreq')}|{RARE_ZIPF}|{MIN_LENGTH}|{MAX_LENGTH}".encode())
+    path = _cache_dir() / f"common-words-{key.hexdigest()[:12]}.txt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "bot.triage.spelling", str(path), *langs], check=True)
+    return frozenset(path.read_text(encoding="utf-8").split())
+
+
+def _build_common_words(path: Path, languages: list[str]) -> None:
+    words: set[str] = set()
+    for lang in languages:
+        for w in wordfreq.iter_wordlist(lang):
+            if zipf_frequency(w, lang) < RARE_ZIPF:
+                break  # the list runs from the most frequent down
+            if w.isalpha() and MIN_LENGTH <= len(w) <= MAX_LENGTH and zipf_frequency(w, "en") < RARE_ZIPF:
+                words.add(w)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text("\n".join(sorted(words)), encoding="utf-8")
+    tmp.replace(path)  # whole or not at all, even with several processes building at once
 
 
 def _deletes(word: str, max_edits: int) -> set[str]:
@@ -63,6 +105,7 @@ class SpellingCorrector:
         self.preferred = set(preferred)
         self.never_correct = set(never_correct)
         self.other_languages = tuple(other_languages)
+        self.other_words = common_words(self.other_languages)
         self._index: dict[str, set[str]] = {}
         for word in self.vocabulary:
             for deleted in _deletes(word, 2):
@@ -77,7 +120,7 @@ class SpellingCorrector:
             or word in self.vocabulary
             or word in self.never_correct
             or zipf_frequency(word, "en") >= RARE_ZIPF
-            or any(zipf_frequency(word, lang) >= RARE_ZIPF for lang in self.other_languages)
+            or word in self.other_words
         ):
             return None
         max_edits = _max_edits(word)
@@ -97,3 +140,7 @@ class SpellingCorrector:
             if best is None or key < best[0]:
                 best = (key, cand)
         return best[1] if best else None
+
+
+if __name__ == "__main__":  # the child process of common_words()
+    _build_common_words(Path(sys.argv[1]), sys.argv[2:])
