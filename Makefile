@@ -19,7 +19,7 @@ MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test lint format validate hazard-log safety-case evaluate review-sheet shell benchmark benchmark-rest fuzz clean
+.PHONY: help install run train model test lint format validate hazard-log safety-case evaluate review-sheet shell benchmark benchmark-rest bench fuzz clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
@@ -34,6 +34,7 @@ help:
 	@echo "make shell     talk to the bot in the terminal"
 	@echo "make benchmark time the triage engine"
 	@echo "make benchmark-rest  per-turn latency through REST (1 and 20 conversations, turn 1 vs 40)"
+	@echo "make bench     this bot against a stock rasa init bot, side by side: reports/bench/bench.md"
 	@echo "make fuzz      10,000 generated messages through the web, REST and Telegram entry points"
 
 install: $(STAMP)
@@ -116,6 +117,9 @@ benchmark: $(STAMP)
 
 benchmark-rest: $(STAMP) $(MODEL)
 	@$(BIN)/python -m bot.tools.rest_benchmark --model $(MODEL)
+
+bench: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot.tools.bench $(BENCH_ARGS)
 
 fuzz: $(STAMP)
 	@HSG_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -p no:cacheprovider tests/web/test_fuzz.py -q
