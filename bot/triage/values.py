@@ -620,8 +620,7 @@ class ValueReader:
         m = _PAD_TIMES.search(low)
         if not m:
             return []
-        times = [_clock_of(t) for t in _CLOCK_ITEM.findall(m.group("times"))]
-        times = [t for t in times if t is not None]
+        times = [t for t in (_clock_of(item) for item in _CLOCK_ITEM.findall(m.group("times"))) if t is not None]
         for i in range(1, len(times)):
             while times[i] <= times[i - 1]:  # "11:30, 12:10, 1" runs past noon
                 times[i] += 12
