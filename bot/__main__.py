@@ -73,6 +73,12 @@ def _run(args: argparse.Namespace) -> int:
     return run(args.model)
 
 
+def _run_scale(args: argparse.Namespace) -> int:
+    from bot.scale import run_scale
+
+    return run_scale(args.model, args.instances)
+
+
 def _data_dir():
     from pathlib import Path
 
@@ -87,14 +93,22 @@ def _actions(args: argparse.Namespace) -> int:
     from bot.private_servers import run_actions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    run_actions(args.port, _data_dir())
+    run_actions(args.port, _data_dir(), host=args.host)
     return 0
 
 
 def _rasa(args: argparse.Namespace) -> int:
     from bot.private_servers import run_rasa
 
-    run_rasa(args.model, args.port, args.action_port, args.web_origin or [], _data_dir())
+    run_rasa(
+        args.model,
+        args.port,
+        args.action_port,
+        args.web_origin or [],
+        _data_dir(),
+        host=args.interface,
+        action_url=args.action_url,
+    )
     return 0
 
 
@@ -178,14 +192,23 @@ def main(argv=None) -> int:
     p = sub.add_parser("run", help="start the action server, Rasa and the web app (make run)")
     p.add_argument("--model", required=True, help="trained model archive")
     p.set_defaults(func=_run)
+    p = sub.add_parser(
+        "run-scale", help="several Rasa servers behind HAProxy on PostgreSQL and Redis (make run-scale N=2)"
+    )
+    p.add_argument("--model", required=True, help="trained model archive")
+    p.add_argument("--instances", type=int, default=2)
+    p.set_defaults(func=_run_scale)
     p = sub.add_parser("actions", help="the action server on 127.0.0.1, shared secret required")
     p.add_argument("--port", type=int, default=5055)
+    p.add_argument("--host", default="127.0.0.1", help="listen address (a container's private network only)")
     p.set_defaults(func=_actions)
     p = sub.add_parser("rasa", help="Rasa on 127.0.0.1: HTTP API behind a JWT, actions with their secret")
     p.add_argument("--model", required=True)
     p.add_argument("--port", type=int, default=5005)
     p.add_argument("--action-port", type=int, default=5055)
     p.add_argument("--web-origin", action="append", help="an origin allowed by CORS (repeatable)")
+    p.add_argument("--interface", default="127.0.0.1", help="listen address (a container's private network only)")
+    p.add_argument("--action-url", help="the action server's webhook when it is not on this machine's --action-port")
     p.set_defaults(func=_rasa)
     p = sub.add_parser("web", help="serve the patients' chat page (talks to Rasa's socket.io channel)")
     p.add_argument("--port", type=int, default=8080)

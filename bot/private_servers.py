@@ -41,6 +41,9 @@ def action_app(secret: str, package: str = "actions"):
 
 
 def run_actions(port: int, data_dir: Path, host: str = LOOPBACK) -> None:
+    from bot.triage import engine
+
+    engine()  # built now (~3 s), not inside the first patient's turn
     app = action_app(service_auth.action_secret(data_dir))
     log.info("action server on http://%s:%d (shared secret required)", host, port)
     app.run(host, port, workers=1, access_log=False, motd=False)
@@ -85,15 +88,22 @@ def run_rasa(
     data_dir: Path,
     template: Path | None = None,
     credentials: str = "credentials.yml",
+    host: str = LOOPBACK,
+    action_url: str | None = None,
 ) -> None:
-    """`rasa run`, in this process, with endpoints rendered for the action server's secret."""
+    """`rasa run`, in this process, with endpoints rendered for the action server's secret.
+    host and action_url are for containers (a private network, not a machine's own loopback)."""
     from rasa.__main__ import main as rasa_main
 
     template = template or Path(os.environ.get("HSG_ENDPOINTS_TEMPLATE", "endpoints.yml"))
     endpoints = service_auth.render_endpoints(
-        template, Path(data_dir) / f"endpoints-{port}.yml", action_port, service_auth.action_secret(data_dir)
+        template,
+        Path(data_dir) / f"endpoints-{port}.yml",
+        action_port,
+        service_auth.action_secret(data_dir),
+        url=action_url,
     )
-    sys.argv = ["rasa", *rasa_argv(model, port, str(endpoints), web_origins, data_dir, credentials)]
+    sys.argv = ["rasa", *rasa_argv(model, port, str(endpoints), web_origins, data_dir, credentials, host=host)]
     hide_sql_parameters()
     from bot import rasa_speedups
 

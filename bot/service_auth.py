@@ -69,11 +69,12 @@ def bearer_matches(header: str | None, secret: str) -> bool:
     return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), secret.encode())
 
 
-def render_endpoints(template: Path, out: Path, action_port: int, secret: str) -> Path:
-    """endpoints.yml with the action server's port and the Authorization header filled in (0600)."""
+def render_endpoints(template: Path, out: Path, action_port: int, secret: str, url: str | None = None) -> Path:
+    """endpoints.yml with the action server's address (its port on this machine unless url is
+    given, e.g. another container) and the Authorization header filled in (0600)."""
     doc = yaml.safe_load(template.read_text()) or {}
     action = dict(doc.get("action_endpoint") or {})
-    action["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    action["url"] = url or f"http://127.0.0.1:{action_port}/webhook"
     action["headers"] = {"Authorization": f"Bearer {secret}"}
     doc["action_endpoint"] = action
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,8 @@ def _ports() -> dict[str, int]:
     }
 
 
-def run(model: str, wait_seconds: float = 300) -> int:
+def run(model: str, wait_seconds: float = 300, procs: list[Service] | None = None) -> int:
+    """Start procs (default: the embedded deployment of `make run`), report, stop them together."""
     if not Path(model).exists():
         print(f"model {model} not found: run `make train`", file=sys.stderr)
         return 2
@@ -133,7 +134,7 @@ def run(model: str, wait_seconds: float = 300) -> int:
     for path in private_dir(ROOT / "var").rglob("*"):  # files left by an earlier, looser version
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
     ports = _ports()
-    procs = services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"])
+    procs = procs or services(model, rasa_port=ports["rasa"], action_port=ports["action"], web_port=ports["web"])
     stopping = False
 
     def stop(*_):
