@@ -5,7 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.10 2>/dev/null || command -v python 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha256sum requirements.txt | cut -c1-12)
+# requirements.txt is the human-edited list; requirements.lock (make lock) pins every package with
+# its hashes, and is what gets installed, so a fresh install is the same everywhere
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements.lock | sha256sum | cut -c1-12)
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -13,16 +15,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # A model is named after the hash of everything it is trained from, so an unchanged bot is never
 # retrained; models are also kept in MODEL_CACHE, shared by every clone on this machine.
-TRAIN_INPUTS = config.yml domain.yml requirements.txt $(shell find data bot/nlu -type f \( -name '*.yml' -o -name '*.py' \) | LC_ALL=C sort)
+TRAIN_INPUTS = config.yml domain.yml requirements.lock $(shell find data bot/nlu -type f \( -name '*.yml' -o -name '*.py' \) | LC_ALL=C sort)
 MODEL_HASH   = $(shell sha256sum $(TRAIN_INPUTS) | sha256sum | cut -c1-12)
 MODEL_NAME   = hsg-$(MODEL_HASH)
 MODEL        = models/$(MODEL_NAME).tar.gz
 MODEL_CACHE ?= $(HOME)/.cache/hsg-aftercare/models
 
-.PHONY: help install run train model test lint format validate hazard-log safety-case evaluate review-sheet shell benchmark benchmark-rest bench fuzz clean
+.PHONY: help install lock run run-scale train model test lint format validate hazard-log safety-case evaluate review-sheet shell benchmark benchmark-rest bench bench-scale fuzz clean
 
 help:
 	@echo "make run       install, train if needed, start the bot (chat page, REST, action server)"
+	@echo "make run-scale N=2  N Rasa servers behind HAProxy on PostgreSQL + Redis (docs/deploy.md)"
 	@echo "make test      install, train if needed, run every test"
 	@echo "make train     (re)train the model if the data or config changed"
 	@echo "make validate  check the training data and the clinical knowledge files"
@@ -35,18 +38,25 @@ help:
 	@echo "make benchmark time the triage engine"
 	@echo "make benchmark-rest  per-turn latency through REST (1 and 20 conversations, turn 1 vs 40)"
 	@echo "make bench     this bot against a stock rasa init bot, side by side: reports/bench/bench.md"
+	@echo "make bench-scale  make run-scale with 2 Rasa instances against 1: reports/bench/scale.md"
 	@echo "make fuzz      10,000 generated messages through the web, REST and Telegram entry points"
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt
+# After editing requirements.txt: re-pin (keeping every version the lock already has) with hashes.
+lock:
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet uv
+	@$(BIN)/uv pip compile requirements.txt -c requirements.lock --generate-hashes --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" -o requirements.lock
+
+$(STAMP): requirements.txt requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' || \
 	  { echo "Python 3.10 is required (Rasa 3.6): found $$($(PYTHON) --version 2>&1) at $(PYTHON)."; \
 	    echo "Install it (pyenv install 3.10) or run: make PYTHON=/path/to/python3.10 ..."; exit 1; }
 	@echo "==> creating $(VENV) with $$($(PYTHON) --version) and installing requirements.txt"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --upgrade pip
-	@$(BIN)/pip install --progress-bar off -r requirements.txt | grep -v '^Requirement already satisfied' || true
+	@$(BIN)/pip install --progress-bar off --require-hashes -r requirements.lock | grep -v '^Requirement already satisfied' || true
 	@$(BIN)/pip check
 	@rm -f $(VENV)/.installed-* && touch $@
 
@@ -66,6 +76,10 @@ $(MODEL): | $(STAMP)
 
 run: $(STAMP) $(MODEL)
 	@$(BIN)/python -m bot run --model $(MODEL)
+
+N ?= 2
+run-scale: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot run-scale --model $(MODEL) --instances $(N)
 
 validate: $(STAMP)
 	@echo "==> checking the clinical knowledge files"
@@ -120,6 +134,9 @@ benchmark-rest: $(STAMP) $(MODEL)
 
 bench: $(STAMP) $(MODEL)
 	@$(BIN)/python -m bot.tools.bench $(BENCH_ARGS)
+
+bench-scale: $(STAMP) $(MODEL)
+	@$(BIN)/python -m bot.tools.scale_bench --model $(MODEL)
 
 fuzz: $(STAMP)
 	@HSG_FUZZ_EXAMPLES=2000 $(BIN)/python -m pytest -p no:cacheprovider tests/web/test_fuzz.py -q

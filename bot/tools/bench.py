@@ -155,6 +155,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
 def make_stock(work: Path, env: dict[str, str]) -> tuple[Path, float]:
     """`rasa init --no-prompt` (which trains), then a timed full retrain of the same project."""
     project = work / "stock"
+    project.mkdir()
     subprocess.run(
         [RASA, "init", "--no-prompt", "--init-dir", str(project)],
         cwd=work,
@@ -163,14 +164,16 @@ def make_stock(work: Path, env: dict[str, str]) -> tuple[Path, float]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    seconds = timed([RASA, "train", "--force", "--fixed-model-name", "stock", "--out", "models"], project, env)
+    cold = {**env, "RASA_CACHE_DIRECTORY": str(work / "cache-stock")}  # a full retrain: no cached components
+    seconds = timed([RASA, "train", "--force", "--fixed-model-name", "stock", "--out", "models"], project, cold)
     return project / "models" / "stock.tar.gz", seconds
 
 
 def make_ours(work: Path, env: dict[str, str], model: str | None) -> tuple[Path, float | None]:
     if model:
         return Path(model).resolve(), None
-    seconds = timed([RASA, "train", "--force", "--fixed-model-name", "ours", "--out", str(work / "models")], ROOT, env)
+    cold = {**env, "RASA_CACHE_DIRECTORY": str(work / "cache-ours")}  # a full retrain: no cached components
+    seconds = timed([RASA, "train", "--force", "--fixed-model-name", "ours", "--out", str(work / "models")], ROOT, cold)
     return work / "models" / "ours.tar.gz", seconds
 
 
