@@ -37,9 +37,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         """(number of events, last event id) of the conversation's latest session, as stored."""
         with self.session_scope() as session:
             query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
-            count, last = query.order_by(None).with_entities(
-                sa.func.count(self.SQLEvent.id), sa.func.max(self.SQLEvent.id)
-            ).one()
+            count, last = (
+                query.order_by(None).with_entities(sa.func.count(self.SQLEvent.id), sa.func.max(self.SQLEvent.id)).one()
+            )
         return int(count), last
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
