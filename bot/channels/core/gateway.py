@@ -156,6 +156,12 @@ class PatientGateway:
             if answers:
                 log.warning("Rasa answered a red flag below the engine's level for %s; answering locally", tag(sender))
             return await self._local(sender, inbound.channel, text, decision, started)
+        if red and answers and _escalation_id(answers) is None:
+            # Rasa answered the warning sign but its action could not record the escalation (the
+            # database down for it): record it here, where a down database spools it, so the nurses
+            # still hear of it once the database is back. Nothing is lost; the answer does not wait.
+            log.warning("Rasa answered a red flag without an escalation for %s; recording it here", tag(sender))
+            await self._record(sender, inbound.channel, decision, text, 0.1)
         if answers:
             return Reply(answers, "ok", said or _level(decision), sender)
         return await self._local(sender, inbound.channel, text, decision, started)
@@ -232,6 +238,14 @@ def safety_answer(decision, reference: str | None) -> list[dict[str, Any]]:
 
 def _level(decision) -> str | None:
     return decision.level if decision is not None else None
+
+
+def _escalation_id(answers: list[dict[str, Any]]) -> str | None:
+    for a in answers:
+        custom = a.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("triage"), dict):
+            return custom["triage"].get("escalation_id")
+    return None
 
 
 def _triage_level(answers: list[dict[str, Any]]) -> str | None:
