@@ -53,7 +53,7 @@ $(STAMP): requirements.txt requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 10) else 1)' || \
 	  { echo "Python 3.10 is required (Rasa 3.6): found $$($(PYTHON) --version 2>&1) at $(PYTHON)."; \
 	    echo "Install it (pyenv install 3.10) or run: make PYTHON=/path/to/python3.10 ..."; exit 1; }
-	@echo "==> creating $(VENV) with $$($(PYTHON) --version) and installing requirements.txt"
+	@echo "==> creating $(VENV) with $$($(PYTHON) --version) and installing requirements.lock (hashes checked)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --upgrade pip
 	@$(BIN)/pip install --progress-bar off --require-hashes -r requirements.lock | grep -v '^Requirement already satisfied' || true
