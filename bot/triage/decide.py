@@ -35,26 +35,21 @@ def _sentence_of(text: str, offset: int) -> str:
 _SUPPOSING = re.compile(r"\b(?:will|would|might|could|should|if|going to|gonna|in case|what happens)\b")
 
 # ConText categories kept on a finding for the decision and the nurse (the others are flags)
-MODIFIERS = ("severe", "worsening", "mild", "during_procedure", "resolved", "persisting", "general_question")
+MODIFIERS = (
+    "severe",
+    "worsening",
+    "mild",
+    "during_procedure",
+    "resolved",
+    "persisting",
+    "lingering",
+    "relapsed",
+    "general_question",
+)
 
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
-
-
-_STILL = re.compile(r"\b(?:still|yet to (?:stop|go|settle))\b", re.I)
-_AGAIN = re.compile(r"\b(?:again|came back|come back|coming back|returned|back again)\b", re.I)
-
-
-_CLAUSE_END = re.compile(r"[.;!?,]|\bbut\b|\band\b", re.I)
-
-
-def _clause_of(text: str, start: int, end: int) -> str:
-    """The clause a mention stands in: "cramps pretty much gone, a little spotting still" gives
-    "cramps pretty much gone" for the cramps, so the "still" of the spotting is not theirs."""
-    before = [m.end() for m in _CLAUSE_END.finditer(text, 0, start)]
-    after = _CLAUSE_END.search(text, end)
-    return text[(before[-1] if before else 0) : (after.start() if after else len(text))]
 
 
 _TOLD_NOW = re.compile(
@@ -72,14 +67,6 @@ def _asked_then_told(text: str, end: int) -> bool:
     if q < 0 or re.search(r"[.!]", text[end:q]):
         return False
     return bool(_TOLD_NOW.search(text[q + 1 :]))
-
-
-_AT_CLINIC_IN_SPAN = re.compile(
-    r"\bon the (?:table|bed|couch|trolley|x-?ray table)\b|\bduring the (?:test|procedure|dye|hsg|x-?ray)\b", re.I
-)
-
-
-_SEVERE_IN_SPAN = re.compile(r"\b(?:killing me|in agony|agony|unbearable|excruciating|agonising|agonizing)\b", re.I)
 
 
 class _Flags(TypedDict):
@@ -149,12 +136,6 @@ class Decider:
         assert m.concept is not None  # called for concept mentions only
         concept = self.k.concepts[m.concept]
         mods = sorted(c for c in m.categories if c in MODIFIERS)
-        if "during_procedure" not in mods and _AT_CLINIC_IN_SPAN.search(m.text):
-            # the words that place it are inside the symptom's own phrase ("passed out on the
-            # table for a few seconds"), where no cue can reach them
-            mods.append("during_procedure")
-        if "severe" not in mods and _SEVERE_IN_SPAN.search(m.text):
-            mods.append("severe")  # "left side is killing me": the severity is part of the phrase
         flags = self._flags(m)
         flags["hypothetical"] = flags["hypothetical"] or self._before_the_test(m, concept.klass)
         if concept.lasting:
@@ -172,7 +153,6 @@ class Decider:
         if m.corrected:
             f.values["read_as"] = dict(m.corrected)
         f.values["_sentence"] = m.sentence
-        f.values["_sentence_text"] = m.sentence_text or ""
         return f
 
     def _implicit(self, concept_id: str, m: Mention) -> Finding:
@@ -276,8 +256,8 @@ class Decider:
         # -- pain scores, pads
         # a score said in a sentence about the test itself ("when the dye went in, the cramp was
         # like a 10") rates that moment, not now, even where the cue did not reach the number
-        at_clinic = {f.values.get("_sentence") for f in current if "during_procedure" in f.modifiers}
-        now_told = {f.values.get("_sentence") for f in current if "during_procedure" not in f.modifiers}
+        at_clinic = {f.values.get("_sentence") for f in current if self._settled_at_clinic(f)}
+        now_told = {f.values.get("_sentence") for f in current if not self._settled_at_clinic(f)}
         for kind, key in (("pain_score", "pain_score"), ("pads_per_hour", "pads_per_hour")):
             vals = [
                 m
@@ -377,7 +357,6 @@ class Decider:
         # -- levels
         active = current + [f for f in _unique(revisited) if f not in current]
         for f in active:
-            f.values["_clause"] = _clause_of(text, f.start, f.end)
             self._assess(f, values, fever_readings, temps)
         for f in findings:
             if not f.counts:
@@ -429,8 +408,6 @@ class Decider:
         shown_findings = findings + [f for f in active if id(f) not in listed]
         for f in shown_findings:
             f.values.pop("_sentence", None)
-            f.values.pop("_sentence_text", None)
-            f.values.pop("_clause", None)
         return Decision(
             level=level,
             findings=shown_findings,
@@ -525,11 +502,7 @@ class Decider:
                     known = (f.values.get("duration_days"), values.days_since_procedure)
                 elapsed = max([x for x in known if x is not None], default=None)
                 window = concept.normal_window_days
-                # "still" in its own clause; "started again" anywhere in its sentence
-                lingering = bool(
-                    _STILL.search(str(f.values.get("_clause") or f.text))
-                    or _AGAIN.search(str(f.values.get("_sentence_text") or ""))
-                )
+                lingering = bool({"lingering", "relapsed"} & set(f.modifiers))
                 beyond = elapsed is not None and window is not None and elapsed > window
                 if "resolved" in f.modifiers and not (lingering and beyond):
                     # "less than before" on day 7 is still there past its window: not settled

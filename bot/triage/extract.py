@@ -89,9 +89,16 @@ class TargetAwareConText(ConText):
         graph.targets = target_spans
         spans = [(t.start, t.end) for t in target_spans]
         graph.modifiers = []
+        inside: list[tuple[Span, ConTextModifier]] = []
         for match_id, start, end in self._ConText__matcher(doc):
             rule = self._ConText__matcher.rule_map[self.nlp.vocab[match_id].text]
             overlapping = [(t_start, t_end) for t_start, t_end in spans if start < t_end and t_start < end]
+            host = next((t for t in target_spans if t.start <= start and end <= t.end), None)
+            if host is not None and rule.category.upper() in WITHIN_TARGET:
+                # a cue that says how or where, inside the symptom's own phrase ("left side is
+                # killing me", "passed out on the table for a few seconds"), is that symptom's
+                inside.append((host, ConTextModifier(rule, start, end, doc, max_scope=self.max_scope)))
+                continue
             if overlapping:
                 # a hypothetical cue of three words or more that ends one word into a symptom
                 # ("scared of being" + "being sick") still reaches it; any other cue inside a
@@ -115,7 +122,7 @@ class TargetAwareConText(ConText):
         _apply_terminations(graph.modifiers)
         graph.apply_modifiers()
         doc._.dangling_cues = [m for m in graph.modifiers if m.num_targets == 0]
-        for target, modifier in graph.edges:
+        for target, modifier in graph.edges + inside:
             target._.modifiers += (modifier,)
         doc._.context_graph = graph
         return doc
@@ -123,7 +130,9 @@ class TargetAwareConText(ConText):
 
 # Cues that set the scene for the whole stretch they reach (where and when it happened): a comma
 # or "but" does not end them ("right after, when I sat up, I got lightheaded, but the nurse...").
-SETTINGS = ("DURING_PROCEDURE", "HISTORICAL")
+SETTINGS = ("DURING_PROCEDURE", "HISTORICAL", "RELAPSED")
+# Cues that still qualify a symptom when they stand inside its matched phrase.
+WITHIN_TARGET = ("SEVERE", "DURING_PROCEDURE")
 
 
 def _apply_terminations(modifiers) -> None:

@@ -39,6 +39,8 @@ CONTEXT_CATEGORIES = (
     "during_procedure",
     "resolved",
     "persisting",
+    "lingering",
+    "relapsed",
     "terminate",
     "pseudo",
 )
