@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
-from bot.supervisor import ROOT, Service, _ports, run, web_origins
+from bot.supervisor import ROOT, Service, _ports, action_service, front_services, rasa_service, run
 
 DEFAULTS = {
     "TRACKER_DB_HOST": "127.0.0.1",
@@ -78,69 +77,22 @@ def haproxy_config(port: int, backends: list[int], path: Path) -> Path:
     return path
 
 
-def scale_services(model: str, instances: int, data_dir: Path, env: dict[str, str]) -> list[Service]:
+def scale_services(model: str, instances: int, data_dir: Path) -> list[Service]:
     ports = _ports()
     balancer = ports["rasa"]
-    origins = [a for o in web_origins(ports["web"]) for a in ("--web-origin", o)]
+    scale_endpoints = {"HSG_ENDPOINTS_TEMPLATE": str(ROOT / "endpoints.scale.yml")}
     out: list[Service] = []
     backends = []
     for i in range(instances):
         rasa_port, action_port = balancer + 100 + i, ports["action"] + 100 + i
         backends.append(rasa_port)
-        out.append(
-            Service(
-                f"action server {i}",
-                [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
-                health_url=f"http://127.0.0.1:{action_port}/health",
-            )
-        )
-        out.append(
-            Service(
-                f"rasa {i}",
-                [
-                    sys.executable,
-                    "-m",
-                    "bot",
-                    "rasa",
-                    "--model",
-                    model,
-                    "--port",
-                    str(rasa_port),
-                    "--action-port",
-                    str(action_port),
-                    *origins,
-                ],
-                health_url=f"http://127.0.0.1:{rasa_port}/version",
-                env={"HSG_ENDPOINTS_TEMPLATE": str(ROOT / "endpoints.scale.yml")},
-            )
-        )
+        out.append(action_service(action_port, f"action server {i}"))
+        out.append(rasa_service(model, rasa_port, action_port, ports["web"], f"rasa {i}", scale_endpoints))
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     cfg = haproxy_config(balancer, backends, data_dir / "haproxy.cfg")
-    out.append(
-        Service(
-            "balancer (haproxy)", [haproxy, "-f", str(cfg), "-db"], health_url=f"http://127.0.0.1:{balancer}/version"
-        )
-    )
-    rasa_url = f"http://127.0.0.1:{balancer}"
-    out.append(
-        Service(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "web",
-                "--port",
-                str(ports["web"]),
-                "--rasa-url",
-                f"http://localhost:{balancer}",
-            ],
-            health_url=f"http://127.0.0.1:{ports['web']}/healthz",
-        )
-    )
-    out.append(Service("relay", [sys.executable, "-m", "bot", "relay"], env={"RASA_URL": rasa_url}))
-    out.append(Service("timers", [sys.executable, "-m", "bot", "timers"]))
-    return out
+    balancer_health = f"http://127.0.0.1:{balancer}/version"
+    out.append(Service("balancer (haproxy)", [haproxy, "-f", str(cfg), "-db"], health_url=balancer_health))
+    return out + front_services(balancer, ports["web"])
 
 
 def run_scale(model: str, instances: int) -> int:
@@ -150,4 +102,4 @@ def run_scale(model: str, instances: int) -> int:
     ensure_database(env["DATABASE_URL"])
     data_dir = Path(os.environ.get("HSG_DATA_DIR") or ROOT / "var")
     data_dir.mkdir(parents=True, exist_ok=True)
-    return run(model, procs=scale_services(model, instances, data_dir, env))
+    return run(model, procs=scale_services(model, instances, data_dir))

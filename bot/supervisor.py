@@ -52,67 +52,49 @@ def web_origins(web_port: int) -> list[str]:
     return [f"http://localhost:{web_port}", f"http://127.0.0.1:{web_port}", *extra]
 
 
-def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080) -> list[Service]:
-    origins = [a for o in web_origins(web_port) for a in ("--web-origin", o)]
-    out = [
-        Service(
-            "action server",
-            [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
-            health_url=f"http://127.0.0.1:{action_port}/health",
-        ),
-        Service(
-            "rasa",
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "rasa",
-                "--model",
-                model,
-                "--port",
-                str(rasa_port),
-                "--action-port",
-                str(action_port),
-                *origins,
-            ],
-            health_url=f"http://127.0.0.1:{rasa_port}/version",
-        ),
-    ]
-    # the patients' chat page and the nurses' dashboard
-    out.append(
-        Service(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "web",
-                "--port",
-                str(web_port),
-                "--rasa-url",
-                f"http://localhost:{rasa_port}",
-            ],
-            health_url=f"http://127.0.0.1:{web_port}/healthz",
-        )
+def action_service(port: int, name: str = "action server") -> Service:
+    return Service(
+        name,
+        [sys.executable, "-m", "bot", "actions", "--port", str(port)],
+        health_url=f"http://127.0.0.1:{port}/health",
     )
+
+
+def rasa_service(
+    model: str, port: int, action_port: int, web_port: int, name: str = "rasa", env: dict[str, str] | None = None
+) -> Service:
+    origins = [a for o in web_origins(web_port) for a in ("--web-origin", o)]
+    argv = [sys.executable, "-m", "bot", "rasa", "--model", model, "--port", str(port)]
+    return Service(
+        name,
+        [*argv, "--action-port", str(action_port), *origins],
+        health_url=f"http://127.0.0.1:{port}/version",
+        env=env or {},
+    )
+
+
+def front_services(rasa_port: int, web_port: int) -> list[Service]:
+    """What runs once whatever the number of Rasa servers: the patients' chat page and the
+    nurses' dashboard, the Telegram gateway when a token is set, the outbox relay and the timers
+    (these two always: re-alerts and "please call us directly" do not depend on Telegram)."""
+    rasa_url = f"http://localhost:{rasa_port}"
+    web_argv = [sys.executable, "-m", "bot", "web", "--port", str(web_port), "--rasa-url", rasa_url]
+    out = [Service("web", web_argv, health_url=f"http://127.0.0.1:{web_port}/healthz")]
     if os.environ.get("TELEGRAM_BOT_TOKEN"):
         # long polling: one process receives the bot's updates (staff buttons and patients' chats)
-        out.append(
-            Service(
-                "telegram", [sys.executable, "-m", "bot", "telegram", "--rasa-url", f"http://localhost:{rasa_port}"]
-            )
-        )
-    # the outbox relay and the timers always run: re-alerts and "please call us directly" do not
-    # depend on Telegram (without it, email and the dashboard are the staff's targets)
-    out.append(
-        Service(
-            "relay",
-            [sys.executable, "-m", "bot", "relay"],
-            env={"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"},
-        )
-    )
+        out.append(Service("telegram", [sys.executable, "-m", "bot", "telegram", "--rasa-url", rasa_url]))
+    relay_env = {"RASA_URL": f"http://127.0.0.1:{rasa_port}", "HSG_WEB_URL": f"http://127.0.0.1:{web_port}"}
+    out.append(Service("relay", [sys.executable, "-m", "bot", "relay"], env=relay_env))
     out.append(Service("timers", [sys.executable, "-m", "bot", "timers"]))
     return out
+
+
+def services(model: str, rasa_port: int = 5005, action_port: int = 5055, web_port: int = 8080) -> list[Service]:
+    return [
+        action_service(action_port),
+        rasa_service(model, rasa_port, action_port, web_port),
+        *front_services(rasa_port, web_port),
+    ]
 
 
 def _ports() -> dict[str, int]:

@@ -104,32 +104,12 @@ def start_bot(model: str):
         "HSG_ENDPOINTS_TEMPLATE": str(tmp / "endpoints.yml"),
     }
     # as `make run` starts them: loopback, the action server's secret, the API's JWT
+    from bot.supervisor import action_service, rasa_service
+
+    started = (action_service(action_port), rasa_service(model, rasa_port, action_port, web_port=8080))
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "rasa",
-                "--model",
-                model,
-                "--port",
-                str(rasa_port),
-                "--action-port",
-                str(action_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        subprocess.Popen(s.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for s in started
     ]
     for url in (f"http://127.0.0.1:{action_port}/health", f"http://127.0.0.1:{rasa_port}/"):
         for _ in range(300):

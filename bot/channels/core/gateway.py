@@ -240,17 +240,18 @@ def _level(decision) -> str | None:
     return decision.level if decision is not None else None
 
 
-def _escalation_id(answers: list[dict[str, Any]]) -> str | None:
+def _triage_payload(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The triage payload of Rasa's answer ({} when it has none)."""
     for a in answers:
         custom = a.get("custom")
         if isinstance(custom, dict) and isinstance(custom.get("triage"), dict):
-            return custom["triage"].get("escalation_id")
-    return None
+            return custom["triage"]
+    return {}
+
+
+def _escalation_id(answers: list[dict[str, Any]]) -> str | None:
+    return _triage_payload(answers).get("escalation_id")
 
 
 def _triage_level(answers: list[dict[str, Any]]) -> str | None:
-    for a in answers:
-        custom = a.get("custom")
-        if isinstance(custom, dict) and isinstance(custom.get("triage"), dict):
-            return custom["triage"].get("level")
-    return None
+    return _triage_payload(answers).get("level")
