@@ -493,7 +493,7 @@ the pipeline's last word, after the triage safety net: a question that mentions 
 {% for e in nlu.errors %}<tr><td>{{ e.text }}</td><td>{{ e.intent }}</td><td>{{ e.intent_prediction.name }}</td>
 <td class="num">{{ fmt(e.intent_prediction.confidence) }}</td></tr>{% endfor %}</table></details>{% endif %}
 {% if nlu.get('faq') %}
-<h3>FAQ answers (faq/… sub-intents, ResponseSelector)</h3>
+<h3>FAQ answers (faq/… sub-intents, bot/nlu/faq_selector.py)</h3>
 <table><tr><th>Sub-intent</th><th>Precision</th><th>Recall</th><th>F1</th><th>Support</th><th>Confused with</th></tr>
 {% for r in nlu.faq.labels %}<tr><td>{{ r.name }}</td><td class="num">{{ fmt(r.precision) }}</td><td class="num">{{ fmt(r.recall) }}</td>
 <td class="num">{{ fmt(r["f1-score"]) }}</td><td class="num">{{ r.support }}</td>
