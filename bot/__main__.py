@@ -97,7 +97,14 @@ def _actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_jax() -> None:
+    """TensorFlow 2.12 imports JAX (~105 MB resident) only for its TFLite converter, which Rasa
+    never calls; blocking it keeps the Rasa server smaller (`make bench`, issue 13)."""
+    sys.modules.setdefault("jax", None)  # type: ignore[arg-type]  # a None entry blocks the import (typeshed allows modules only)
+
+
 def _rasa(args: argparse.Namespace) -> int:
+    _without_jax()
     from bot.private_servers import run_rasa
 
     run_rasa(
@@ -108,6 +115,7 @@ def _rasa(args: argparse.Namespace) -> int:
         _data_dir(),
         host=args.interface,
         action_url=args.action_url,
+        in_process_actions=args.in_process_actions,
     )
     return 0
 
@@ -189,7 +197,7 @@ def main(argv=None) -> int:
     p.set_defaults(func=_triage)
     p = sub.add_parser("validate", help="check the clinical knowledge files")
     p.set_defaults(func=_validate)
-    p = sub.add_parser("run", help="start the action server, Rasa and the web app (make run)")
+    p = sub.add_parser("run", help="start Rasa (with the actions in it) and the web app (make run)")
     p.add_argument("--model", required=True, help="trained model archive")
     p.set_defaults(func=_run)
     p = sub.add_parser(
@@ -209,6 +217,11 @@ def main(argv=None) -> int:
     p.add_argument("--web-origin", action="append", help="an origin allowed by CORS (repeatable)")
     p.add_argument("--interface", default="127.0.0.1", help="listen address (a container's private network only)")
     p.add_argument("--action-url", help="the action server's webhook when it is not on this machine's --action-port")
+    p.add_argument(
+        "--in-process-actions",
+        action="store_true",
+        help="run the custom actions inside this process (make run): no action server, no action port",
+    )
     p.set_defaults(func=_rasa)
     p = sub.add_parser("web", help="serve the patients' chat page (talks to Rasa's socket.io channel)")
     p.add_argument("--port", type=int, default=8080)
