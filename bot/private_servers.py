@@ -90,9 +90,11 @@ def run_rasa(
     credentials: str = "credentials.yml",
     host: str = LOOPBACK,
     action_url: str | None = None,
+    in_process_actions: bool = False,
 ) -> None:
     """`rasa run`, in this process, with endpoints rendered for the action server's secret.
-    host and action_url are for containers (a private network, not a machine's own loopback)."""
+    host and action_url are for containers (a private network, not a machine's own loopback);
+    in_process_actions runs the actions here instead (bot/inprocess_actions.py)."""
     from rasa.__main__ import main as rasa_main
 
     template = template or Path(os.environ.get("HSG_ENDPOINTS_TEMPLATE", "endpoints.yml"))
@@ -108,6 +110,10 @@ def run_rasa(
     from bot import rasa_speedups
 
     rasa_speedups.apply()
+    if in_process_actions:
+        from bot import inprocess_actions
+
+        inprocess_actions.install()
     rasa_main()
 
 

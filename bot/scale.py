@@ -4,8 +4,9 @@ Why this shape: Rasa keeps a conversation in its tracker store and serialises th
 conversation with its lock store. With the SQL tracker store on PostgreSQL and the Redis lock
 store (endpoints.scale.yml), any Rasa instance can take any turn of any conversation, so a plain
 round-robin balancer in front of them is enough: no sticky sessions for REST. Each Rasa instance
-gets its own action server (actions are stateless; escalations go to the shared PostgreSQL
-database). The web app, the relay and the timers run once and reach Rasa through the balancer.
+runs its actions in its own process (actions are stateless; escalations go to the shared
+PostgreSQL database), so actions scale with the Rasa servers. The web app, the relay and the
+timers run once and reach Rasa through the balancer.
 
 Settings (environment): TRACKER_DB_HOST/PORT/NAME/USER/PASSWORD (default 127.0.0.1:5432,
 hsg_tracker, postgres), REDIS_HOST/PORT (127.0.0.1:6379), DATABASE_URL (default
@@ -18,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from bot.supervisor import ROOT, Service, _ports, action_service, front_services, rasa_service, run
+from bot.supervisor import ROOT, Service, _ports, front_services, rasa_service, run
 
 DEFAULTS = {
     "TRACKER_DB_HOST": "127.0.0.1",
@@ -29,7 +30,8 @@ DEFAULTS = {
     "REDIS_HOST": "127.0.0.1",
     "REDIS_PORT": "6379",
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/hsg",
-    "ACTION_ENDPOINT_URL": "http://127.0.0.1:5055/webhook",  # replaced per instance
+    # endpoints.scale.yml needs it set; make run-scale runs the actions inside each Rasa server
+    "ACTION_ENDPOINT_URL": "http://127.0.0.1:5055/webhook",
 }
 
 
@@ -84,10 +86,9 @@ def scale_services(model: str, instances: int, data_dir: Path) -> list[Service]:
     out: list[Service] = []
     backends = []
     for i in range(instances):
-        rasa_port, action_port = balancer + 100 + i, ports["action"] + 100 + i
+        rasa_port = balancer + 100 + i
         backends.append(rasa_port)
-        out.append(action_service(action_port, f"action server {i}"))
-        out.append(rasa_service(model, rasa_port, action_port, ports["web"], f"rasa {i}", scale_endpoints))
+        out.append(rasa_service(model, rasa_port, None, ports["web"], f"rasa {i}", scale_endpoints))
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     cfg = haproxy_config(balancer, backends, data_dir / "haproxy.cfg")
     balancer_health = f"http://127.0.0.1:{balancer}/version"

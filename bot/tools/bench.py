@@ -187,7 +187,6 @@ def our_bot(work: Path, model: Path, env: dict[str, str]) -> Bot:
     bot_env = {
         **env,
         "HSG_RASA_PORT": str(port),
-        "HSG_ACTION_PORT": str(free_port()),
         "HSG_WEB_PORT": str(free_port()),
         "HSG_DATA_DIR": str(var),
         "DATABASE_URL": f"sqlite:///{var / 'hsg.db'}",

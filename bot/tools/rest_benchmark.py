@@ -90,10 +90,9 @@ def start_bot(model: str):
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
 
-    rasa_port, action_port = free(), free()
+    rasa_port = free()
     tmp = Path(tempfile.mkdtemp(prefix="hsg-bench-"))
     (tmp / "endpoints.yml").write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
         f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{tmp / "tracker.db"}"\n'
     )
     env = {
@@ -103,15 +102,15 @@ def start_bot(model: str):
         "HSG_DATA_DIR": str(tmp / "var"),
         "HSG_ENDPOINTS_TEMPLATE": str(tmp / "endpoints.yml"),
     }
-    # as `make run` starts them: loopback, the action server's secret, the API's JWT
-    from bot.supervisor import action_service, rasa_service
+    # as `make run` starts it: loopback, the actions in Rasa's process, the API's JWT
+    from bot.supervisor import rasa_service
 
-    started = (action_service(action_port), rasa_service(model, rasa_port, action_port, web_port=8080))
+    started = (rasa_service(model, rasa_port, None, web_port=8080),)
     procs = [
         subprocess.Popen(s.argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for s in started
     ]
-    for url in (f"http://127.0.0.1:{action_port}/health", f"http://127.0.0.1:{rasa_port}/"):
+    for url in (f"http://127.0.0.1:{rasa_port}/",):
         for _ in range(300):
             try:
                 urllib.request.urlopen(url, timeout=2)

@@ -31,7 +31,6 @@ def scaled_bot(model: Path, instances: int, work: Path) -> tuple[Bot, list[str]]
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "HSG_RASA_PORT": str(port),
-        "HSG_ACTION_PORT": str(free_port()),
         "HSG_WEB_PORT": str(free_port()),
         "HSG_DATA_DIR": str(work / f"var-{instances}"),
         "TRACKER_DB_NAME": dbs[0],

@@ -25,7 +25,7 @@ def _free():
 
 
 def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
-    ports = {"HSG_RASA_PORT": _free(), "HSG_ACTION_PORT": _free(), "HSG_WEB_PORT": _free()}
+    ports = {"HSG_RASA_PORT": _free(), "HSG_WEB_PORT": _free()}
     # a new escalation database: five processes start at once and must not race to create it
     env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "PYTHONPATH": str(ROOT),
            "DATABASE_URL": f"sqlite:///{tmp_path / 'new.db'}"}
@@ -40,12 +40,11 @@ def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
             time.sleep(1)
         out = (tmp_path / "run.log").read_text()
         assert f"http://localhost:{ports['HSG_WEB_PORT']}/" in out
-        for url in (f"http://127.0.0.1:{ports['HSG_ACTION_PORT']}/health",
-                    f"http://127.0.0.1:{ports['HSG_WEB_PORT']}/healthz"):
-            assert urllib.request.urlopen(url, timeout=5).status == 200
+        assert urllib.request.urlopen(f"http://127.0.0.1:{ports['HSG_WEB_PORT']}/healthz", timeout=5).status == 200
         req = urllib.request.Request(f"http://127.0.0.1:{ports['HSG_RASA_PORT']}/webhooks/rest/webhook",
                                      data=b'{"sender": "run-test", "message": "I have cramps"}',
                                      headers={"Content-Type": "application/json"})
+        # answered by action_triage, which runs inside the Rasa process (no action server)
         assert b"after-effect" in urllib.request.urlopen(req, timeout=60).read()
         # the same through the web app's gateway (what integrations use), with a marker phrase that
         # must appear in no log of any process
@@ -66,7 +65,9 @@ def test_run_serves_everything_and_stops_on_sigterm(tmp_path):
         assert not [p.name for p in (ROOT / "var").iterdir() if p.is_file() and p.stat().st_mode & 0o077]
         children = subprocess.run(["pgrep", "-g", str(os.getpgid(proc.pid))], capture_output=True,
                                   text=True).stdout.split()
-        assert len(children) >= 4          # supervisor, action server, rasa, web
+        assert len(children) >= 5          # supervisor, rasa (with the actions), web, relay, timers
+        assert "bot actions" not in subprocess.run(["ps", "-o", "args=", "-g", str(os.getpgid(proc.pid))],
+                                                   capture_output=True, text=True).stdout
     finally:
         os.killpg(os.getpgid(proc.pid), signal.SIGTERM)     # what Ctrl-C / a service manager does
         proc.wait(timeout=60)

@@ -52,7 +52,7 @@ def scaled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("scale")
     tag = uuid.uuid4().hex[:8]
     balancer = _free()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HSG_RASA_PORT": str(balancer), "HSG_ACTION_PORT": str(_free()),
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HSG_RASA_PORT": str(balancer),
            "HSG_WEB_PORT": str(_free()), "HSG_DATA_DIR": str(tmp / "var"),
            "TRACKER_DB_NAME": f"hsg_tracker_test_{tag}", "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/hsg_test_{tag}"}
     env.pop("TELEGRAM_BOT_TOKEN", None)
