@@ -8,21 +8,11 @@ from pathlib import Path
 
 import pytest
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import (
-    ActionExecuted,
-    ActionReverted,
-    ActiveLoop,
-    BotUttered,
-    FollowupAction,
-    Restarted,
-    SessionStarted,
-    SlotSet,
-    UserUttered,
-    UserUtteranceReverted,
-)
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import dialogue_states
+from support.dialogues import random_events
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -35,23 +25,6 @@ OPTIONS = [
 ]
 
 
-def _event(rng: random.Random):
-    intents = list(DOMAIN.intents)
-    actions = [a for a in DOMAIN.action_names_or_texts if not a.startswith("utter_faq/")][:25]
-    slot = rng.choice([s.name for s in DOMAIN.slots])
-    roll = rng.random()
-    if roll < 0.3:
-        return [ActionExecuted("action_listen"),
-                UserUttered("x", {"name": rng.choice(intents), "confidence": 1.0},
-                            [{"entity": "symptom", "value": "fever"}] if rng.random() < 0.3 else [])]
-    if roll < 0.65:
-        return [ActionExecuted(rng.choice(actions), hide_rule_turn=rng.random() < 0.3), BotUttered("hi")]
-    if roll < 0.8:
-        return [SlotSet(slot, rng.choice([None, "temperature", 3.0, ["fever"], "urgent"]))]
-    return [rng.choice([UserUtteranceReverted(), ActionReverted(), Restarted(), SessionStarted(),
-                        FollowupAction("action_triage"), ActiveLoop("a_loop"), ActiveLoop(None)])]
-
-
 @pytest.mark.parametrize("seed", range(12))
 def test_incremental_states_equal_rasa_s_after_every_event(seed):
     rng = random.Random(seed)
@@ -60,7 +33,7 @@ def test_incremental_states_equal_rasa_s_after_every_event(seed):
                                                                 SessionStarted(), ActionExecuted("action_listen")],
                                                slots=DOMAIN.slots)
     for _ in range(60):
-        for e in _event(rng):
+        for e in random_events(rng, DOMAIN):
             tracker.update(e)
         for options in OPTIONS:
             expected = ORIGINAL(DOMAIN, tracker, **options)

@@ -43,3 +43,54 @@ def test_apply_is_idempotent():
     patched = RemoteAction._validate_action_result
     rasa_speedups.apply()
     assert RemoteAction._validate_action_result is patched
+
+
+def _grown_trackers(seed):
+    """A random conversation (tests/support/dialogues.py), after each of its steps."""
+    import random
+    from pathlib import Path
+
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from support.dialogues import random_events
+
+    domain = Domain.load(str(Path(__file__).resolve().parents[2] / "domain.yml"))
+    rng = random.Random(seed)
+    tracker = DialogueStateTracker.from_events(f"speed-{seed}", [ActionExecuted("action_listen")], slots=domain.slots)
+    for _ in range(50):
+        for e in random_events(rng, domain):
+            tracker.update(e)
+        yield tracker
+
+
+def _state(t):
+    from rasa.shared.core.trackers import EventVerbosity
+
+    slots = {n: (s.value, s.has_been_set) for n, s in t.slots.items()}
+    return (list(t.events), slots, t._paused, t.followup_action, t.latest_action, t.latest_message,
+            t.latest_bot_utterance, t.active_loop, t.sender_id, t.is_rule_tracker, t.events.maxlen,
+            t.current_state(EventVerbosity.ALL) | {"latest_event_time": None})
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_copy_is_what_replaying_every_event_gives(seed):
+    for tracker in _grown_trackers(seed):
+        fast, replayed = tracker.copy(), tracker.travel_back_in_time(float("inf"))
+        assert _state(fast) == _state(replayed)
+        fast.update(SlotSet("triage_level", "urgent"))  # the copy is independent of the original
+        assert tracker.get_slot("triage_level") == replayed.get_slot("triage_level")
+        assert len(tracker.events) == len(replayed.events)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_applied_events_are_rasa_s_after_every_event_and_callers_cannot_change_them(seed):
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    rasa_s = DialogueStateTracker.applied_events.__wrapped__  # Rasa's own function
+    for tracker in _grown_trackers(seed):
+        expected = [id(e) for e in rasa_s(tracker)]
+        first = tracker.applied_events()
+        assert [id(e) for e in first] == expected
+        first.append(SlotSet("x", 1))  # a caller editing its list
+        assert [id(e) for e in tracker.applied_events()] == expected  # from the kept list
