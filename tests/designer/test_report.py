@@ -21,10 +21,12 @@ from .conftest import ROOT, trained_model
 pytestmark = pytest.mark.rasa
 
 # Weighted intent F1 of the held-out set (tests/nlu/holdout.yml, 263 examples), measured
-# 2026-11-26 on hsg-183a9b5fe35e: 0.873 (accuracy 0.863; FAQ answers weighted F1 0.752).
-# The floor is that, rounded down by ~0.03. Raise it when the NLU data improves; never lower it
-# to make a change pass without saying why in the commit.
-INTENT_F1_FLOOR = 0.84
+# 2026-12-01 with Rasa's logistic regression (config.yml): 0.914 (DIET 0.9035 before it); FAQ
+# answers weighted F1 0.780 (bot/nlu/faq_selector.py; ResponseSelector 0.739). The floors are
+# those, rounded down by ~0.03. Raise them when the NLU data improves; never lower them to make a
+# change pass without saying why in the commit.
+INTENT_F1_FLOOR = 0.88
+FAQ_F1_FLOOR = 0.75
 
 PREVIOUS = {"created": "2000-01-01 00:00:00 UTC", "model": "hsg-previous.tar.gz",
             "headline": {"nlu.intent_weighted_f1": 0.5, "triage.dev.accuracy": 0.9,
@@ -64,6 +66,14 @@ def test_intent_f1_floor_on_the_held_out_set(evaluation):
     print(f"held-out weighted intent F1 = {f1:.3f} (floor {INTENT_F1_FLOOR})")
     worst = sorted((v["f1-score"], k) for k, v in report.items() if isinstance(v, dict) and "avg" not in k)[:5]
     assert f1 >= INTENT_F1_FLOOR, f"weighted intent F1 {f1:.3f} < floor {INTENT_F1_FLOOR}; weakest: {worst}"
+
+
+def test_faq_answer_f1_floor_on_the_held_out_set(evaluation):
+    out, _ = evaluation
+    report = json.loads((out / "latest" / "nlu" / "response_selection_report.json").read_text())
+    f1 = report["weighted avg"]["f1-score"]
+    print(f"held-out weighted FAQ answer F1 = {f1:.3f} (floor {FAQ_F1_FLOOR})")
+    assert f1 >= FAQ_F1_FLOOR, f"weighted FAQ answer F1 {f1:.3f} < floor {FAQ_F1_FLOOR}"
 
 
 @pytest.mark.browser
