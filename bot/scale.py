@@ -64,13 +64,17 @@ def tracker_url(env: dict[str, str]) -> str:
 
 
 def haproxy_config(port: int, backends: list[int], path: Path) -> Path:
-    """Round robin over the Rasa instances; a dead instance is taken out by its health check."""
+    """Round robin over the Rasa instances; a dead instance is taken out by its health check.
+    The check waits up to 10 s and needs three misses: a busy server answers /version late but
+    is alive, and with the 2 s default both servers of a loaded pair were taken out at once
+    (HAProxy then answered patients with 503; `make bench-scale`, 2026-12-01)."""
     servers = "\n".join(
-        f"    server rasa{i} 127.0.0.1:{p} check inter 2s fall 2 rise 1" for i, p in enumerate(backends)
+        f"    server rasa{i} 127.0.0.1:{p} check inter 2s fall 3 rise 1" for i, p in enumerate(backends)
     )
     path.write_text(
         "global\n    maxconn 4096\n\n"
         "defaults\n    mode http\n    timeout connect 5s\n    timeout client 120s\n    timeout server 120s\n"
+        "    timeout check 10s\n"
         "    option redispatch\n    retries 2\n\n"
         f"frontend rasa\n    bind 127.0.0.1:{port}\n    default_backend rasa\n\n"
         "backend rasa\n    balance roundrobin\n    option httpchk GET /version\n"
