@@ -24,6 +24,17 @@ from itertools import islice
 from typing import Any
 
 from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActionReverted,
+    ActiveLoop,
+    Restarted,
+    SessionStarted,
+    UserUtteranceReverted,
+)
+
+# events after which Rasa's applied events are not the earlier ones plus the new ones
+_REWINDING = (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
 
 MAX_CONVERSATIONS = 256  # folds kept (a few kB to a few tens of kB each); the least recent go first
 
@@ -95,12 +106,6 @@ def _starts_with(items: Any, prefix: list[Any]) -> bool:
     return len(items) >= len(prefix) and all(map(operator.is_, prefix, items))
 
 
-def _rewinding() -> tuple[type, ...]:
-    from rasa.shared.core.events import ActionReverted, ActiveLoop, Restarted, SessionStarted, UserUtteranceReverted
-
-    return (Restarted, SessionStarted, ActionReverted, UserUtteranceReverted, ActiveLoop)
-
-
 def _applied(tracker: Any, fold: _Fold | None) -> tuple[list[Any], bool]:
     """The tracker's applied events, and whether they were read from every event. Rasa's
     `applied_events` rereads every event (a quarter of a late turn's time once the states were
@@ -109,7 +114,7 @@ def _applied(tracker: Any, fold: _Fold | None) -> tuple[list[Any], bool]:
     raw = tracker.events
     if fold is not None and fold.raw and not fold.loops and _starts_with(raw, fold.raw):
         new = list(islice(raw, len(fold.raw), None))
-        if not any(isinstance(e, _rewinding()) for e in new):
+        if not any(isinstance(e, _REWINDING) for e in new):
             return fold.events + new, False
     return tracker.applied_events(), True
 
@@ -121,8 +126,6 @@ def states_for_tracker_history(
     ignore_rule_only_turns: bool = False,
     rule_only_data: Any = None,
 ) -> list[dict]:
-    from rasa.shared.core.events import ActionExecuted, ActiveLoop
-
     key = _key(domain, tracker, omit_unset_slots, ignore_rule_only_turns, rule_only_data)
     fold = _FOLDS.get(key)
     applied, reread = _applied(tracker, fold)

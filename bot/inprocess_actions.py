@@ -23,6 +23,8 @@ import logging
 from typing import Any
 
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
+from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 
 log = logging.getLogger(__name__)
 URL = "inprocess://actions"
@@ -33,8 +35,6 @@ class InProcessActions(EndpointConfig):
 
     def __init__(self, package: str = "actions", **kwargs: Any) -> None:
         super().__init__(url=URL, **kwargs)
-        from rasa_sdk.executor import ActionExecutor
-
         self.executor = ActionExecutor()
         self.executor.register_package(package)
 
@@ -46,8 +46,6 @@ class InProcessActions(EndpointConfig):
         compress: bool = False,
         **kwargs: Any,
     ) -> Any:
-        from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
-
         call = kwargs.get("json") or {}
         try:
             result = await self.executor.run(call)

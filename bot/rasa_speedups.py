@@ -23,6 +23,8 @@ Applied by `python -m bot rasa` before Rasa starts (`apply()` is idempotent).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 from typing import Any
 
@@ -82,12 +84,9 @@ def _patch_event_resolution() -> None:
 def _fast_copy(self: Any) -> Any:
     """What `travel_back_in_time(inf)` returns, without replaying: the same events, and the state
     they set (slots, latest message/action/bot utterance, follow-up, loop, paused)."""
-    import copy as copying
-    import dataclasses
-
     tracker = self.init_copy()
     tracker.events.extend(self.events)
-    tracker.slots = {name: copying.copy(slot) for name, slot in self.slots.items()}
+    tracker.slots = {name: copy.copy(slot) for name, slot in self.slots.items()}
     tracker._paused = self._paused
     tracker.followup_action = self.followup_action
     tracker.latest_action = dict(self.latest_action) if self.latest_action is not None else None

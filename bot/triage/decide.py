@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from .extract import Extraction, Mention
-from .knowledge_base import CLASS_LEVEL, Knowledge
+from .knowledge_base import CLASS_LEVEL, CONTEXT_MODIFIERS, Knowledge
 from .model import RANK, Context, Decision, Finding, Values, more_urgent
 
 # words that start a new episode after one at the clinic ("fainted again at home")
@@ -34,18 +34,9 @@ def _sentence_of(text: str, offset: int) -> str:
 # words of a sentence that supposes rather than reports ("would I", "if I get", "going to")
 _SUPPOSING = re.compile(r"\b(?:will|would|might|could|should|if|going to|gonna|in case|what happens)\b")
 
-# ConText categories kept on a finding for the decision and the nurse (the others are flags)
-MODIFIERS = (
-    "severe",
-    "worsening",
-    "mild",
-    "during_procedure",
-    "resolved",
-    "persisting",
-    "lingering",
-    "relapsed",
-    "general_question",
-)
+# ConText categories kept on a finding for the decision and the nurse (the others are flags),
+# and the extractor's own mark for a general question about a symptom
+MODIFIERS = (*CONTEXT_MODIFIERS, "general_question")
 
 
 def _fmt(x: float) -> str:

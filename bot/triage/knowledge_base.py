@@ -24,15 +24,10 @@ CLASS_LEVEL = {
     "not_a_symptom": "info",
 }
 ESCALATORS = ("severe", "worsening", "not_relieved", "pain_score", "pads_per_hour")
-CONTEXT_CATEGORIES = (
-    "negated",
-    "hypothetical",
-    "other_person",
-    "someone_else",
-    "proxy",
-    "ongoing",
-    "past",
-    "historical",
+# ConText categories: flags decide whether a mention counts (negated, someone else's, ...);
+# modifiers stay on the finding for the decision and the nurse (decide.py)
+CONTEXT_FLAGS = ("negated", "hypothetical", "other_person", "someone_else", "proxy", "ongoing", "past", "historical")
+CONTEXT_MODIFIERS = (
     "severe",
     "worsening",
     "mild",
@@ -41,9 +36,8 @@ CONTEXT_CATEGORIES = (
     "persisting",
     "lingering",
     "relapsed",
-    "terminate",
-    "pseudo",
 )
+CONTEXT_CATEGORIES = (*CONTEXT_FLAGS, *CONTEXT_MODIFIERS, "terminate", "pseudo")
 DIRECTIONS = {
     "forward": "FORWARD",
     "backward": "BACKWARD",
